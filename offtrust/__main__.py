@@ -1,0 +1,3 @@
+from offtrust.cli import main
+
+main()

@@ -1,0 +1,173 @@
+"""Shared pieces of the command layer: options, output helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+AllOption = Annotated[bool, typer.Option("--all", help="Every GUN in the trust directory.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def default_trust_dir() -> Path:
+    """``$OFFTRUST_TRUST_DIR``, else ``$DOCKER_CONFIG/trust``, else ``~/.docker/trust``."""
+    if os.environ.get("OFFTRUST_TRUST_DIR"):
+        return Path(os.environ["OFFTRUST_TRUST_DIR"])
+    if os.environ.get("DOCKER_CONFIG"):
+        return Path(os.environ["DOCKER_CONFIG"]) / "trust"
+    return Path.home() / ".docker" / "trust"
+
+
+def context(ctx: typer.Context) -> Any:
+    """The operations context for the trust directory chosen on the command line."""
+    from offtrust.ops.context import Context
+
+    obj = ctx.find_root().obj or {}
+    return Context.at(obj.get("trust_dir") or default_trust_dir())
+
+
+def print_json(data: Any, *, indent: int = 2, sort_keys: bool = True) -> None:
+    text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=False)
+    # Go's encoder escapes these; keep the output byte-comparable with Docker's.
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    sys.stdout.write(text + "\n")
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"offtrust: warning: {message}\n")
+
+
+def info(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def resolve_guns(
+    ctx: typer.Context, guns: list[str] | None, all_guns: bool, *, required: bool = True
+) -> list[str]:
+    """The GUNs a command works on: the ones named, or every GUN with ``--all``.
+
+    Raises:
+        UsageError: neither GUNs nor ``--all`` when *required*, or both.
+    """
+    from offtrust.errors import UsageError
+    from offtrust.store.layout import check_gun
+
+    if guns and all_guns:
+        raise UsageError("give GUNs or --all, not both")
+    if all_guns or (not guns and not required):
+        return list(context(ctx).trust.all_guns())
+    if not guns:
+        raise UsageError("name at least one GUN, or use --all")
+    return [check_gun(g) for g in guns]
+
+
+def passphrases() -> Any:
+    """The passphrase source of the contract: variables, then a hidden prompt."""
+    from offtrust.passphrase import Passphrases
+
+    return Passphrases()
+
+
+def is_interactive() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def confirm(question: str, *, yes: bool, hint: str = "use --yes") -> None:
+    """Ask on a terminal unless *yes*; refuse without a terminal.
+
+    Raises:
+        UsageError: no terminal and no --yes, or the user said no.
+    """
+    from offtrust.errors import UsageError
+
+    if yes:
+        return
+    if not is_interactive():
+        raise UsageError(f"{question} (no terminal to confirm on)", hint=hint)
+    if not typer.confirm(question, default=False, err=True):
+        raise UsageError("cancelled")
+
+
+def read_public_keys(files: list[Path]) -> list[Any]:
+    """Public keys from PEM public-key or certificate files.
+
+    Raises:
+        UnreadableInputError: a file cannot be read.
+        InvalidKeyError: a file holds no usable public key.
+    """
+    from offtrust import crypto
+    from offtrust.errors import InvalidKeyError, UnreadableInputError
+
+    keys = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise UnreadableInputError(f"{path}: cannot read: {e.strerror or e}") from e
+        try:
+            keys.append(crypto.load_public_key_pem(data))
+        except InvalidKeyError as e:
+            raise InvalidKeyError(f"{path}: {e.message}") from e
+    return keys
+
+
+def per_gun(guns: list[str], action: Any, describe: Any) -> None:
+    """Run *action(gun)* for each GUN; report failures at the end, not on the first.
+
+    Raises:
+        OfftrustError: the failure of the only GUN, or a summary of several.
+    """
+    from offtrust.errors import OfftrustError
+
+    failed: list[tuple[str, OfftrustError]] = []
+    show_progress = len(guns) > 1 and is_interactive()
+    for index, gun in enumerate(guns, 1):
+        if show_progress:
+            sys.stderr.write(f"[{index}/{len(guns)}] {gun}\n")
+        try:
+            result = action(gun)
+        except OfftrustError as e:
+            failed.append((gun, e))
+            if len(guns) > 1:
+                sys.stderr.write(f"offtrust: error: {gun}: {e.message}\n")
+            continue
+        describe(gun, result)
+    if not failed:
+        return
+    if len(guns) == 1:
+        raise failed[0][1]
+    first = failed[0][1]
+    err = type(first)(
+        f"{len(failed)} of {len(guns)} GUNs failed: " + ", ".join(g for g, _ in failed)
+    )
+    raise err
+
+
+def describe_commit(gun: str, result: Any) -> None:
+    roles = ", ".join(f"{r} v{v}" for r, v in result.versions.items())
+    info(f"{gun}: staged {roles}")
+    if result.snapshot_by_server:
+        info(f"{gun}: the snapshot will be signed by the server on publish")
+    for w in result.warnings:
+        warn(f"{gun}: {w}")
+
+
+def print_table(rows: list[list[str]]) -> None:
+    """Columns padded like notary's tables: header, dashes, rows."""
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    table = [header, ["-" * len(h) for h in header], *body]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        sys.stdout.write(("    ".join([*cells, row[-1]])).rstrip() + "\n")

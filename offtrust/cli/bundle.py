@@ -1,0 +1,298 @@
+"""Staging, bundles and the online steps: status, diff, reset, stage, bundle, fetch, publish."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from offtrust.cli._common import (
+    AllOption,
+    JsonOption,
+    context,
+    info,
+    per_gun,
+    print_json,
+    resolve_guns,
+    warn,
+)
+
+bundle_app = typer.Typer(help="Read and check bundles offline.", no_args_is_help=True)
+
+GunsArgument = Annotated[list[str] | None, typer.Argument(help="GUNs (default: all staged).")]
+BundleArgument = Annotated[Path, typer.Argument(help="The bundle file.")]
+
+
+def status(ctx: typer.Context, guns: GunsArgument = None, json_: JsonOption = False) -> None:
+    """List the staged edits of each GUN.
+
+    Example: offtrust status --json
+    """
+    from offtrust.ops.staging import status as op
+
+    rows = op(context(ctx), guns or None)
+    if json_:
+        print_json({"guns": rows})
+        return
+    if not rows:
+        typer.echo("Nothing staged.")
+        return
+    for row in rows:
+        if not row["staged"]:
+            typer.echo(f"{row['gun']}: nothing staged")
+            continue
+        typer.echo(f"{row['gun']}:" + (" (new GUN)" if row.get("new_gun") else ""))
+        for role, v in row["roles"].items():
+            before = f"v{v['published_version']}" if v["published_version"] else "new"
+            typer.echo(f"  {role}: {before} -> v{v['staged_version']}")
+        for edit in row["edits"]:
+            typer.echo(f"  - {edit}")
+
+
+def diff(ctx: typer.Context, gun: Annotated[str, typer.Argument(help="The GUN.")]) -> None:
+    """Show the staged edits of a GUN against its published state (unified diff).
+
+    Example: offtrust diff example.com/app
+    """
+    from offtrust.ops.staging import diff as op
+    from offtrust.store.layout import check_gun
+
+    sys.stdout.write(op(context(ctx), check_gun(gun)))
+
+
+def reset(ctx: typer.Context, guns: GunsArgument = None, all_guns: AllOption = False) -> None:
+    """Drop the staged edits of the given GUNs.
+
+    Example: offtrust reset example.com/app
+    """
+    from offtrust.ops.staging import reset as op
+
+    c = context(ctx)
+    names = c.trust.staged_guns() if all_guns else resolve_guns(ctx, guns, False)
+    for gun in names:
+        info(f"{gun}: staged edits dropped" if op(c, gun) else f"{gun}: nothing was staged")
+
+
+def stage(
+    ctx: typer.Context,
+    guns: GunsArgument = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle file to write.")] = Path(),
+    all_guns: AllOption = False,
+) -> None:
+    """Pack the staged, signed metadata into one deterministic bundle; print its sha256.
+
+    Example: offtrust stage --output ceremony.bundle
+    """
+    from offtrust.errors import UsageError
+    from offtrust.ops.staging import build_bundle
+    from offtrust.store._atomic import write_atomic
+
+    if output == Path():
+        raise UsageError("--output BUNDLE is required")
+    c = context(ctx)
+    names = None if all_guns or not guns else resolve_guns(ctx, guns, False)
+    data, packed = build_bundle(c, names)
+    write_atomic(output.absolute(), data, mode=0o644)
+    digest = hashlib.sha256(data).hexdigest()
+    info(f"staged {len(packed)} GUN(s) into {output}: {', '.join(packed)}")
+    typer.echo(f"sha256:{digest}  {output}")
+
+
+def _read_bundle_file(path: Path) -> Any:
+    from offtrust.bundle import read_bundle
+    from offtrust.errors import UnreadableInputError
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UnreadableInputError(f"{path}: cannot read: {e.strerror or e}") from e
+    return read_bundle(data, source=str(path))
+
+
+@bundle_app.command("show")
+def bundle_show(ctx: typer.Context, bundle: BundleArgument, json_: JsonOption = False) -> None:
+    """Show what a bundle carries: GUNs, base versions, files, hashes.
+
+    Example: offtrust bundle show ceremony.bundle
+    """
+    b = _read_bundle_file(bundle)
+    if json_:
+        print_json({"sha256": b.sha256, "manifest": b.manifest})
+        return
+    typer.echo(f"bundle sha256:{b.sha256}")
+    for gun, entry in sorted(b.guns.items()):
+        typer.echo(f"{gun}:" + (" (new GUN)" if entry.new_gun else ""))
+        for role, f in sorted(entry.files.items()):
+            mark = "upload" if f.upload else "context"
+            base = entry.base.get(role)
+            since = f" (base v{base})" if base is not None and f.upload else ""
+            typer.echo(f"  {role:<24} v{f.version:<5} {mark:<8}{since}")
+
+
+@bundle_app.command("verify")
+def bundle_verify(ctx: typer.Context, bundle: BundleArgument) -> None:
+    """Check a bundle offline: manifest, hashes, and the TUF chain of every GUN.
+
+    Example: offtrust bundle verify ceremony.bundle
+    """
+    from offtrust.errors import VerificationError
+    from offtrust.ops.online import GUNResult, run_per_gun, verify_bundle_gun
+
+    b = _read_bundle_file(bundle)
+    c = context(ctx)
+
+    def check(entry: Any) -> GUNResult:
+        return GUNResult(entry.gun, "ok", warnings=verify_bundle_gun(c, entry))
+
+    done, failed = run_per_gun([b.guns[g] for g in sorted(b.guns)], check)
+    for r in done:
+        typer.echo(f"{r.gun}: OK")
+        for w in r.warnings:
+            warn(f"{r.gun}: {w}")
+    for r in failed:
+        typer.echo(f"{r.gun}: FAILED: {r.message}")
+    if failed:
+        raise VerificationError(
+            f"bundle {bundle}: {failed[0].message}"
+            if len(failed) == 1
+            else f"bundle {bundle}: {len(failed)} GUNs fail verification"
+        )
+    typer.echo(f"bundle sha256:{b.sha256} verified")
+
+
+ServerOption = Annotated[
+    str, typer.Option("--server", help="Notary server URL, https://host:port.")
+]
+CaOption = Annotated[Path | None, typer.Option("--tls-ca", help="CA certificate file for TLS.")]
+InsecureOption = Annotated[bool, typer.Option("--insecure", help="Allow plain http (warns).")]
+UserOption = Annotated[str | None, typer.Option("--username", help="User for the server.")]
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+def _client(
+    server: str, tls_ca: Path | None, insecure: bool, username: str | None, password_stdin: bool
+) -> Any:
+    from offtrust.errors import UsageError
+    from offtrust.online.client import Auth, NotaryClient
+
+    password = None
+    if password_stdin:
+        if username is None:
+            raise UsageError("--password-stdin needs --username")
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif username is not None:
+        password = os.environ.get("OFFTRUST_PASSWORD")
+        if password is None:
+            raise UsageError("--username needs OFFTRUST_PASSWORD or --password-stdin")
+    auth = Auth(username=username, password=password, token=os.environ.get("OFFTRUST_TOKEN"))
+    if insecure and server.startswith("http://"):
+        warn("plain http: metadata and credentials travel unencrypted")
+    return NotaryClient(server, ca_file=tls_ca, insecure=insecure, auth=auth)
+
+
+def _print_results(done: list[Any], failed: list[Any], json_: bool) -> None:
+    if json_:
+        print_json({"ok": not failed, "guns": [r.to_dict() for r in done + failed]})
+    else:
+        for r in done:
+            line = f"{r.gun}: {r.status}"
+            if r.message:
+                line += f": {r.message}"
+            typer.echo(line)
+            for w in r.warnings:
+                warn(f"{r.gun}: {w}")
+        for r in failed:
+            typer.echo(f"{r.gun}: failed: {r.message}")
+
+
+def fetch(
+    ctx: typer.Context,
+    guns: Annotated[list[str] | None, typer.Argument(help="GUNs.")] = None,
+    server: ServerOption = "",
+    tls_ca: CaOption = None,
+    insecure: InsecureOption = False,
+    username: UserOption = None,
+    password_stdin: PasswordStdin = False,
+    all_guns: AllOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Refresh published metadata from a Notary server, verified against the trusted root.
+
+    For a GUN the server does not know yet, records its timestamp and snapshot
+    keys so the offline side can initialise it.
+
+    Example: offtrust fetch example.com/app --server https://notary.example.com:4443
+    """
+    from offtrust.errors import NetworkError, UsageError
+    from offtrust.ops.online import fetch_gun, run_per_gun
+
+    if not server:
+        raise UsageError("--server URL is required")
+    client = _client(server, tls_ca, insecure, username, password_stdin)
+    c = context(ctx)
+    done, failed = run_per_gun(
+        resolve_guns(ctx, guns, all_guns), lambda gun: fetch_gun(c, gun, client)
+    )
+    _print_results(done, failed, json_)
+    if failed:
+        raise NetworkError(
+            f"fetch failed for {len(failed)} of {len(done) + len(failed)} GUN(s)"
+            + (f": {failed[0].message}" if len(failed) == 1 else "")
+        )
+
+
+def publish(
+    ctx: typer.Context,
+    bundle: BundleArgument,
+    server: ServerOption = "",
+    tls_ca: CaOption = None,
+    insecure: InsecureOption = False,
+    username: UserOption = None,
+    password_stdin: PasswordStdin = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan only.")] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Upload a bundle's metadata to a Notary server, GUN by GUN, and verify the result.
+
+    Refuses a GUN whose server state moved past the bundle's base; safe to run twice.
+
+    Example: offtrust publish ceremony.bundle --server https://notary.example.com:4443
+    """
+    from offtrust.errors import ConflictError, UsageError
+    from offtrust.ops.online import publish_gun, run_per_gun
+
+    if not server:
+        raise UsageError("--server URL is required")
+    b = _read_bundle_file(bundle)
+    client = _client(server, tls_ca, insecure, username, password_stdin)
+    c = context(ctx)
+    info(f"bundle sha256:{b.sha256}")
+    done, failed = run_per_gun(
+        [b.guns[g] for g in sorted(b.guns)],
+        lambda entry: publish_gun(c, entry, client, dry_run=dry_run),
+    )
+    _print_results(done, failed, json_)
+    if failed:
+        raise ConflictError(
+            f"publish failed for {len(failed)} of {len(done) + len(failed)} GUN(s)"
+            + (f": {failed[0].message}" if len(failed) == 1 else "")
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+    app.command("diff")(diff)
+    app.command("reset")(reset)
+    app.command("stage")(stage)
+    app.add_typer(bundle_app, name="bundle")
+    app.command("fetch")(fetch)
+    app.command("publish")(publish)
+
+
+_ = per_gun

@@ -1,0 +1,121 @@
+"""Canonical JSON exactly as Notary's Go encoder produces it.
+
+Notary signs ``MarshalCanonical`` of the ``signed`` object: sorted keys, no
+whitespace, only ``"`` and ``\\`` escaped, every other character raw (``<``,
+``>``, ``&``, U+2028 and non-ASCII included), integers only. Files and wire
+bodies then wrap those bytes in Go's ``encoding/json``, which HTML-escapes
+``< > &`` and U+2028/U+2029 (see :func:`html_escape`).
+
+``canonicaljson`` produces the same bytes for everything notary can write. It
+differs on floats and on control characters, which Go writes raw and notary
+cannot serialize at all, so both are refused here with a clear error instead of
+producing bytes that would not verify.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from offtrust.errors import InvalidMetadataError
+
+# Go's verifier decodes every number into a float64 before re-encoding it, so
+# integers beyond 2**53 cannot survive a round trip through notary.
+MAX_SAFE_INTEGER = 2**53
+
+_CONTROL = frozenset(chr(c) for c in range(0x20))
+
+
+def _check(value: Any, path: str) -> Any:
+    """Return *value* with integral floats made ints; refuse what Go cannot encode."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        if not _CONTROL.isdisjoint(value):
+            raise InvalidMetadataError(
+                f"{path}: control characters cannot be signed the way notary signs"
+            )
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise InvalidMetadataError(
+                f"{path}: integer {value} is too large for notary (over 2^53)"
+            )
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")) or not value.is_integer():
+            raise InvalidMetadataError(f"{path}: unsupported number {value!r} (integers only)")
+        return _check(int(value), path)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidMetadataError(f"{path}: object keys must be strings")
+            _check(k, path)
+            out[k] = _check(v, f"{path}.{k}")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_check(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    raise InvalidMetadataError(f"{path}: cannot encode {type(value).__name__} as JSON")
+
+
+def encode_canonical(value: Any) -> bytes:
+    """Return the canonical bytes notary signs for *value*.
+
+    Args:
+        value: JSON-like data (dict, list, str, int, bool, None).
+
+    Returns:
+        The UTF-8 canonical JSON bytes.
+
+    Raises:
+        InvalidMetadataError: the value holds a float with a fraction, an
+            integer over 2^53, a control character or a non-JSON type.
+    """
+    from canonicaljson import encode_canonical_json
+
+    return bytes(encode_canonical_json(_check(value, "$")))
+
+
+def encode_for_verification(value: Any) -> bytes:
+    """Return the bytes Go's verifier re-encodes a decoded document into.
+
+    The verifier decodes numbers to float64, so large integers are rounded as
+    Go would round them before re-encoding; everything else is canonical.
+
+    Raises:
+        InvalidMetadataError: as :func:`encode_canonical`.
+    """
+    return encode_canonical(_round_like_float64(value))
+
+
+def _round_like_float64(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(float(value)) if abs(value) > MAX_SAFE_INTEGER else value
+    if isinstance(value, dict):
+        return {k: _round_like_float64(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_round_like_float64(v) for v in value]
+    return value
+
+
+_HTML_ESCAPES = (
+    (b"<", b"\\u003c"),
+    (b">", b"\\u003e"),
+    (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
+
+
+def html_escape(data: bytes) -> bytes:
+    """Escape ``< > &`` and U+2028/U+2029 as Go's ``encoding/json`` does.
+
+    Applied to canonical bytes these characters can only occur inside strings,
+    so a plain byte replacement is exact.
+    """
+    for raw, escaped in _HTML_ESCAPES:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return data

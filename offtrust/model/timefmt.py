@@ -1,0 +1,57 @@
+"""Go ``time.Time`` JSON timestamps, as notary writes ``expires``.
+
+RFC 3339 with 0-9 fractional digits (trailing zeros trimmed) and an offset or
+``Z``. Python keeps microseconds, so parsing drops nanoseconds; that is why the
+metadata model keeps the original string until a role is re-signed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from offtrust.errors import InvalidMetadataError
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+)
+
+
+def parse_go_time(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp (any offset, 0-9 fraction digits) to aware UTC.
+
+    Raises:
+        InvalidMetadataError: the text is not RFC 3339.
+    """
+    m = _RFC3339.match(text)
+    if not m:
+        raise InvalidMetadataError(f"not an RFC 3339 time: {text!r}")
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    frac = m.group(7) or ""
+    micro = int((frac + "000000")[:6])
+    if m.group(8):
+        tz = timezone.utc
+    else:
+        sign = 1 if m.group(9) == "+" else -1
+        tz = timezone(sign * timedelta(hours=int(m.group(10)), minutes=int(m.group(11))))
+    try:
+        value = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+    except ValueError as e:
+        raise InvalidMetadataError(f"not a valid time: {text!r}") from e
+    return value.astimezone(timezone.utc)
+
+
+def format_go_time(value: datetime) -> str:
+    """Format *value* as Go marshals a UTC ``time.Time``: ``...T..:..:..[.frac]Z``.
+
+    Raises:
+        ValueError: *value* is naive.
+    """
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    value = value.astimezone(timezone.utc)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += "." + f"{value.microsecond:06d}".rstrip("0")
+    return text + "Z"

@@ -1,0 +1,310 @@
+"""The editing engine: open a GUN, change documents, re-sign, write the staged layer.
+
+An :class:`Editor` loads the published state with any staged edits over it.
+Operations change documents through :meth:`Editor.targets` (which marks the
+role changed); :meth:`Editor.commit` then, for every changed role, drops fields
+notary would not keep, bumps the version once relative to the published state,
+sets notary's default expiry, signs with every local key the role lists, brings
+the snapshot up to date when its key is local (otherwise the server signs it),
+and writes all staged files in one all-or-nothing step. Nothing is written when
+any of it fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from offtrust.errors import MissingKeyError, NotFoundError, UsageError
+from offtrust.model.keys import PublicKey
+from offtrust.model.metadata import (
+    ROOT,
+    SNAPSHOT,
+    TARGETS,
+    TIMESTAMP,
+    Delegations,
+    Metadata,
+    MetaFile,
+    Signature,
+    Targets,
+    default_expiry,
+)
+from offtrust.model.repository import RepoState
+from offtrust.model.roles import is_delegation, parent_of
+from offtrust.ops.context import Context
+from offtrust.store.keystore import PassphraseSource
+from offtrust.store.repo import RepoStore, StagedInfo
+
+if TYPE_CHECKING:
+    from offtrust.crypto import PrivateKey
+
+
+def canonical_id(key: PublicKey) -> str:
+    from offtrust.crypto import canonical_keyid
+
+    return canonical_keyid(key)
+
+
+@dataclass
+class CommitResult:
+    gun: str
+    changed: list[str]
+    versions: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+    snapshot_by_server: bool = False
+
+
+class Editor:
+    """Stage edits to one GUN.
+
+    Args:
+        ctx: the trust directory and clock.
+        gun: the GUN to edit.
+        passphrases: how to decrypt signing keys.
+        state: an already-built state (used for offline initialisation).
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        gun: str,
+        passphrases: PassphraseSource,
+        *,
+        state: RepoState | None = None,
+        new_gun: bool = False,
+    ) -> None:
+        self.ctx = ctx
+        self.gun = gun
+        self.passphrases = passphrases
+        self.repos: RepoStore = ctx.repos
+        self.state = state if state is not None else self.repos.load(gun)
+        self.changed: set[str] = set()
+        self.removed: set[str] = set()
+        self.new_gun = new_gun
+        self.edits: list[str] = []
+        self._key_cache: dict[str, PrivateKey] = {}
+        self._new_keys: list[tuple[PrivateKey, str, str]] = []
+
+    def remember_key(self, key: PrivateKey) -> None:
+        """Use an already-decrypted private key for signing."""
+        self._key_cache[key.keyid] = key
+
+    def add_new_key(self, key: PrivateKey, role: str, gun: str = "") -> None:
+        """A key created by this edit: stored (encrypted) when the edit commits."""
+        self.remember_key(key)
+        self._new_keys.append((key, role, gun))
+
+    # -- reading and marking ----------------------------------------------
+
+    def targets(self, role: str, *, create: bool = False) -> Targets:
+        """The Targets document of *role*, marked changed.
+
+        Args:
+            role: ``targets`` or a delegation name.
+            create: start an empty document when the role is delegated but has
+                no file yet (Docker creates a delegation's file on first signing).
+
+        Raises:
+            NotFoundError: the role has no document (and *create* is False or
+                the role is not delegated).
+        """
+        md = self.state.get(role)
+        if md is None:
+            if not create or role == TARGETS or self.state.delegation_entry(role) is None:
+                raise NotFoundError(f"{self.gun}: role {role} has no metadata")
+            signed = Targets(version=0, expires="1970-01-01T00:00:00Z", unrecognized={})
+            signed.delegations = Delegations()
+            signed.targets = {}
+            md = Metadata(signed=signed, signatures=[])
+            self.state.roles[role] = md
+        self.changed.add(role)
+        self.removed.discard(role)
+        return md.signed  # type: ignore[no-any-return]
+
+    def mark(self, role: str) -> None:
+        """Mark *role* changed without editing its content (``witness``)."""
+        if self.state.get(role) is None:
+            raise NotFoundError(f"{self.gun}: role {role} has no metadata to re-sign")
+        self.changed.add(role)
+
+    def note(self, text: str) -> None:
+        """Record a human description of the edit for ``status``."""
+        self.edits.append(text)
+
+    def drop_role(self, role: str) -> None:
+        """Forget a delegation's document (and its descendants') in the staged view."""
+        for name in list(self.state.roles):
+            if name == role or name.startswith(role + "/"):
+                self.state.roles.pop(name, None)
+                self.changed.discard(name)
+                self.removed.add(name)
+
+    # -- keys -----------------------------------------------------------------
+
+    def role_keys(self, role: str) -> tuple[dict[str, PublicKey], int]:
+        """The public keys and threshold that may sign *role*."""
+        if role in (ROOT, TARGETS, SNAPSHOT, TIMESTAMP):
+            root = self.state.root.signed
+            return root.role_keys(role), root.threshold(role)
+        found = self.state.delegation_entry(role)
+        if found is None:
+            raise NotFoundError(f"{self.gun}: no delegation {role}")
+        parent, entry = found
+        parent_md = self.state.roles[parent]
+        return parent_md.signed.delegations.role_keys(entry), entry.threshold
+
+    def local_signers(self, keys: dict[str, PublicKey]) -> list[tuple[str, PrivateKey]]:
+        """(listed key ID, private key) for every listed key held locally."""
+        out = []
+        store = self.ctx.keys
+        for keyid, pub in keys.items():
+            try:
+                cid = canonical_id(pub)
+            except Exception:  # noqa: BLE001 - an unreadable certificate cannot sign
+                continue
+            if cid in self._key_cache:
+                out.append((keyid, self._key_cache[cid]))
+                continue
+            if not store.has(cid):
+                continue
+            key = store.load(cid, self.passphrases)
+            self._key_cache[cid] = key
+            out.append((keyid, key))
+        return out
+
+    def can_sign(self, role: str) -> bool:
+        from offtrust.crypto import canonical_keyid
+
+        keys, _ = self.role_keys(role)
+        store = self.ctx.keys
+        for pub in keys.values():
+            try:
+                if store.has(canonical_keyid(pub)):
+                    return True
+            except Exception:  # noqa: BLE001, S112
+                continue
+        return False
+
+    def sign(self, role: str, md: Metadata[Any]) -> list[str]:
+        """Replace *md*'s signatures with those of every local key of *role*.
+
+        Returns:
+            Warnings (threshold not met locally).
+
+        Raises:
+            MissingKeyError: no local key can sign the role.
+        """
+        keys, threshold = self.role_keys(role)
+        signers = self.local_signers(keys)
+        if not signers:
+            listed = ", ".join(k[:12] for k in keys) or "none"
+            raise MissingKeyError(
+                f"{self.gun}: no local private key can sign {role} (its keys: {listed})",
+                hint="load the key with `offtrust key load` or import the right trust directory",
+            )
+        message = md.signed_bytes()
+        md.signatures = []
+        for keyid, key in signers:
+            method, sig = key.sign(message)
+            md.signatures.append(Signature.from_bytes(keyid, method, sig))
+        md.changed()
+        if len(signers) < threshold:
+            return [
+                f"{role}: signed by {len(signers)} of the {threshold} keys its threshold needs; "
+                "add the others with `offtrust bundle sign`"
+            ]
+        return []
+
+    # -- commit -----------------------------------------------------------
+
+    def _bump(self, role: str, md: Metadata[Any]) -> None:
+        signed = md.signed
+        published = self.state.published.get(role)
+        floor = published.signed.version if published is not None else 0
+        if role not in self.state.staged or signed.version <= floor:
+            signed.version = max(signed.version, floor) + 1
+        signed.set_expires(self.ctx.now() + default_expiry(role))
+        signed.drop_unrecognized()
+        md.unrecognized = {}
+
+    def commit(self) -> CommitResult:
+        """Sign every changed role (and the snapshot when its key is local) and stage it.
+
+        Raises:
+            MissingKeyError: a changed role cannot be signed locally.
+            StoreError: the staged files cannot be written (nothing is).
+        """
+        if not self.changed and not self.removed:
+            raise UsageError(f"{self.gun}: nothing to change")
+        warnings: list[str] = []
+        for role in sorted(self.changed, key=lambda r: (r.count("/"), r), reverse=True):
+            if role != TARGETS and role != ROOT and not is_delegation(role):
+                raise UsageError(f"cannot edit role {role}")
+            md = self.state.roles[role]
+            self._bump(role, md)
+            warnings += self.sign(role, md)
+        snapshot_by_server = True
+        snapshot = self.state.get(SNAPSHOT)
+        if snapshot is not None and self.can_sign(SNAPSHOT):
+            snapshot_by_server = False
+            self._update_snapshot(snapshot)
+            self._bump(SNAPSHOT, snapshot)
+            warnings += self.sign(SNAPSHOT, snapshot)
+            self.changed.add(SNAPSHOT)
+        documents = {role: self.state.roles[role].to_bytes() for role in self.changed}
+        info = self.repos.staged_info(self.gun) or StagedInfo(
+            base={r: md.signed.version for r, md in self.state.published.items()},
+            edits=[],
+            new_gun=self.new_gun,
+        )
+        info.edits.extend(self.edits)
+        saved = []
+        try:
+            for key, role, key_gun in self._new_keys:
+                passphrase = self.passphrases.new(role, key.keyid)
+                saved.append(self.ctx.keys.save(key, role=role, gun=key_gun, passphrase=passphrase))
+            self.repos.write_staged(self.gun, documents, info, remove=sorted(self.removed))
+        except BaseException:
+            # Leave nothing behind: keys of an edit that was not staged are useless.
+            from offtrust.store._atomic import remove_files
+
+            remove_files([k.path for k in saved])
+            raise
+        for role in self.changed:
+            self.state.staged.add(role)
+        return CommitResult(
+            gun=self.gun,
+            changed=sorted(self.changed),
+            versions={r: self.state.roles[r].signed.version for r in sorted(self.changed)},
+            warnings=warnings,
+            snapshot_by_server=snapshot_by_server,
+        )
+
+    def _update_snapshot(self, snapshot: Metadata[Any]) -> None:
+        """Record root, targets and every delegation document, as notary does."""
+        meta = snapshot.signed.meta
+        present = {ROOT, *self.state.targets_roles()}
+        for name in list(meta):
+            if name not in present:
+                del meta[name]
+        for name in sorted(present):
+            md = self.state.roles.get(name)
+            if md is not None:
+                meta[name] = MetaFile.for_bytes(md.to_bytes())
+
+
+def check_parent_exists(state: RepoState, role: str) -> str:
+    """The parent of a new delegation *role*, which must have a document.
+
+    Raises:
+        UsageError: not a valid delegation name, or the parent is missing.
+    """
+    if not is_delegation(role):
+        raise UsageError(
+            f"invalid delegation name {role!r}: it must start with targets/ and use only "
+            "lower-case letters, digits, '-', '_' and '/'"
+        )
+    parent = parent_of(role)
+    if parent not in state.roles:
+        raise UsageError(f"parent role {parent} of {role} does not exist")
+    return parent

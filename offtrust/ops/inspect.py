@@ -1,0 +1,156 @@
+"""``inspect`` and ``delegation list``: what a repository says, as Docker shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from offtrust.model.metadata import ROOT, TARGETS
+from offtrust.model.repository import RepoState
+from offtrust.model.roles import RELEASES, signer_name
+from offtrust.ops.natural import natural_key
+
+REPO_ADMIN = "Repo Admin"
+
+
+def _canonical_id(key: Any) -> str:
+    from offtrust.crypto import canonical_keyid
+
+    try:
+        return canonical_keyid(key)
+    except Exception:  # noqa: BLE001 - an unreadable certificate keeps its TUF ID
+        return str(key.keyid)
+
+
+def inspect_repo(state: RepoState) -> dict[str, Any]:
+    """The document ``docker trust inspect GUN`` prints for *state*.
+
+    Tags come from every targets role that has a document, including roles
+    whose signatures or expiry fail verification (the caller warns about
+    those): an expired collection must stay inspectable to be repaired.
+
+    Raises:
+        NotFoundError: the repository has no root or targets document.
+    """
+    root = state.root.signed
+    state.targets  # noqa: B018 - raises a clear error when targets.json is missing
+
+    rows: dict[tuple[str, str], list[str]] = {}
+    order: list[tuple[str, str, str]] = []
+    for role in state.targets_roles():
+        md = state.roles[role]
+        entry = state.delegation_entry(role) if role != TARGETS else None
+        for name, target in (md.signed.targets or {}).items():
+            if entry is not None and not entry[1].matches(name):
+                continue
+            digest = target.sha256_hex() or ""
+            order.append((role, name, digest))
+            if role in (TARGETS, RELEASES):
+                rows.setdefault((name, digest), [])
+    for role, name, digest in order:
+        if (name, digest) in rows and role not in (TARGETS, RELEASES):
+            rows[(name, digest)].append(signer_name(role))
+    signed_tags = [
+        {"SignedTag": name, "Digest": digest, "Signers": signers or [REPO_ADMIN]}
+        for (name, digest), signers in rows.items()
+    ]
+    signed_tags.sort(key=lambda row: natural_key(row["SignedTag"]))
+
+    signers: dict[str, list[str]] = {}
+    for parent, entry in state.walk_delegations():
+        if entry.name == RELEASES:
+            continue
+        keys = state.roles[parent].signed.delegations.keys
+        signers[signer_name(entry.name)] = [
+            _canonical_id(keys[k]) if k in keys else k for k in entry.key_ids
+        ]
+    signer_list = []
+    for name in sorted(signers, reverse=True):
+        item: dict[str, Any] = {"Name": name}
+        if signers[name]:
+            item["Keys"] = [{"ID": k} for k in signers[name]]
+        signer_list.append(item)
+
+    admin = []
+    for label, role in (("Root", ROOT), ("Repository", TARGETS)):
+        entry = root.roles.get(role)
+        item = {"Name": label}
+        if entry and entry.keyids:
+            item["Keys"] = [{"ID": k} for k in entry.keyids]
+        admin.append(item)
+    return {
+        "Name": state.gun,
+        "SignedTags": signed_tags,
+        "Signers": signer_list,
+        "AdministrativeKeys": admin,
+    }
+
+
+def _table(rows: list[list[str]]) -> str:
+    """Docker's tabwriter layout: min width 10, padding 3, last column bare."""
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(max(widths[i] + 3, 10)) for i, cell in enumerate(row[:-1])]
+        lines.append(("".join(cells) + row[-1]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def format_pretty(doc: dict[str, Any]) -> str:
+    """Docker's ``trust inspect --pretty`` layout for one inspected repository."""
+    name = doc["Name"]
+    out = []
+    if doc["SignedTags"]:
+        out.append(f"\nSignatures for {name}\n\n")
+        rows = [["SIGNED TAG", "DIGEST", "SIGNERS"]]
+        for tag in doc["SignedTags"]:
+            signers = sorted(tag["Signers"])
+            if signers == [REPO_ADMIN]:
+                signers = [f"({REPO_ADMIN})"]
+            rows.append([tag["SignedTag"], tag["Digest"], ", ".join(signers)])
+        out.append(_table(rows))
+    else:
+        out.append(f"\nNo signatures for {name}\n\n")
+    if doc["Signers"]:
+        out.append(f"\nList of signers and their keys for {name}\n\n")
+        rows = [["SIGNER", "KEYS"]]
+        for signer in sorted(doc["Signers"], key=lambda s: natural_key(s["Name"])):
+            keys = sorted(k["ID"] for k in signer.get("Keys", []))
+            rows.append([signer["Name"], ", ".join(k[:12] for k in keys)])
+        out.append(_table(rows))
+    out.append(f"\nAdministrative keys for {name}\n\n")
+    for admin in doc["AdministrativeKeys"]:
+        label = {"Root": "Root Key", "Repository": "Repository Key"}[admin["Name"]]
+        keys = sorted(k["ID"] for k in admin.get("Keys", []))
+        out.append(f"  {label}:\t{', '.join(keys)}\n")
+    return "".join(out)
+
+
+def list_delegations(state: RepoState) -> list[dict[str, Any]]:
+    """Every delegation of the repository, walk order, as ``notary delegation list``.
+
+    Raises:
+        NotFoundError: the repository has no targets document.
+    """
+    state.targets  # noqa: B018 - raises a clear error when targets.json is missing
+    out = []
+    for parent, entry in state.walk_delegations():
+        keys = state.roles[parent].signed.delegations.keys
+        out.append(
+            {
+                "role": entry.name,
+                "parent": parent,
+                "paths": list(entry.paths) if entry.paths is not None else [],
+                "threshold": entry.threshold,
+                "keyids": entry.key_ids,
+                "canonical_keyids": [
+                    _canonical_id(keys[k]) if k in keys else k for k in entry.key_ids
+                ],
+                "has_metadata": entry.name in state.roles,
+                "targets": len(state.roles[entry.name].signed.targets or {})
+                if entry.name in state.roles
+                else 0,
+            }
+        )
+    return out

@@ -1,0 +1,139 @@
+"""Staged edits: ``status``, ``diff``, ``reset``, and packing them with ``stage``."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from offtrust.errors import NotFoundError, VerificationError
+from offtrust.model.metadata import Metadata
+from offtrust.model.repository import RepoState
+from offtrust.ops.context import Context
+from offtrust.ops.verify import verify_state
+
+
+def staged_guns(ctx: Context) -> list[str]:
+    return ctx.trust.staged_guns()
+
+
+def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
+    """Per staged GUN: which roles changed, versions published → staged, and the edits."""
+    out = []
+    for gun in guns if guns is not None else staged_guns(ctx):
+        info = ctx.repos.staged_info(gun)
+        files = ctx.repos.staged_files(gun)
+        if info is None and not files:
+            out.append({"gun": gun, "staged": False, "roles": {}, "edits": []})
+            continue
+        state = ctx.repos.load(gun)
+        roles = {}
+        for role in sorted(files):
+            md = state.roles.get(role)
+            roles[role] = {
+                "published_version": (info.base.get(role) if info else None),
+                "staged_version": md.signed.version if md is not None else None,
+            }
+        out.append(
+            {
+                "gun": gun,
+                "staged": True,
+                "new_gun": bool(info and info.new_gun),
+                "roles": roles,
+                "edits": list(info.edits) if info else [],
+            }
+        )
+    return out
+
+
+def _pretty(md: Metadata[Any] | None) -> list[str]:
+    if md is None:
+        return []
+    doc = {"signed": md.signed.to_dict(), "signatures": [s.to_dict() for s in md.iter_signatures()]}
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).splitlines(keepends=True)
+
+
+def diff(ctx: Context, gun: str) -> str:
+    """A unified diff, per staged role, of the published and the staged document.
+
+    Raises:
+        NotFoundError: the GUN has no staged edits.
+    """
+    files = ctx.repos.staged_files(gun)
+    if not files:
+        raise NotFoundError(f"{gun} has no staged edits")
+    published = ctx.repos.load(gun, staged=False) if ctx.trust.published_dir(gun).is_dir() else None
+    staged = ctx.repos.load(gun)
+    out = []
+    for role in sorted(files):
+        before = published.roles.get(role) if published else None
+        after = staged.roles.get(role)
+        out.extend(
+            difflib.unified_diff(
+                _pretty(before),
+                _pretty(after),
+                fromfile=f"published/{gun}/{role}.json",
+                tofile=f"staged/{gun}/{role}.json",
+            )
+        )
+    return "".join(out)
+
+
+def reset(ctx: Context, gun: str) -> bool:
+    """Drop the staged edits of *gun*; False when it had none."""
+    return ctx.repos.reset(gun)
+
+
+def check_stageable(ctx: Context, state: RepoState) -> None:
+    """Refuse to pack a GUN whose staged chain does not verify.
+
+    Raises:
+        VerificationError: naming the first problem and its fix.
+    """
+    report = verify_state(ctx, state)
+    report.raise_for_errors()
+
+
+def build_bundle(ctx: Context, guns: list[str] | None = None) -> tuple[bytes, list[str]]:
+    """Pack the staged edits of *guns* (default: every staged GUN) into bundle bytes.
+
+    Returns:
+        The bundle bytes and the GUNs packed.
+
+    Raises:
+        NotFoundError: nothing is staged.
+        VerificationError: a GUN's staged chain does not verify.
+    """
+    from offtrust.bundle import BundleFile, BundleGUN, write_bundle
+
+    names = guns if guns else staged_guns(ctx)
+    if not names:
+        raise NotFoundError(
+            "nothing is staged", hint="edit something first, e.g. `offtrust signer add`"
+        )
+    entries = []
+    for gun in names:
+        files = ctx.repos.staged_files(gun)
+        if not files:
+            raise NotFoundError(f"{gun} has no staged edits")
+        info = ctx.repos.staged_info(gun)
+        state = ctx.repos.load(gun)
+        try:
+            check_stageable(ctx, state)
+        except VerificationError as e:
+            raise VerificationError(f"cannot stage {e.message}", hint=e.hint) from e
+        bundle_files = {}
+        for role in [*state.roles]:
+            md = state.roles[role]
+            bundle_files[role] = BundleFile(
+                role=role, data=md.to_bytes(), version=md.signed.version, upload=role in files
+            )
+        entries.append(
+            BundleGUN(
+                gun=gun,
+                base=dict(info.base) if info else {},
+                new_gun=bool(info and info.new_gun),
+                files=bundle_files,
+            )
+        )
+    return write_bundle(entries), list(names)

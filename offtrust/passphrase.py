@@ -1,0 +1,109 @@
+"""Where passphrases come from: the contract's variables, then a hidden prompt.
+
+Order (docs/cli.md): the Docker variables (root, or repository for every
+other key), then the Notary variables by role, then a hidden prompt on a
+terminal. With neither, a one-line error names the variable to set. Values are
+never echoed, logged or put in exception messages.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+
+from offtrust.errors import PassphraseRequiredError, WrongPassphraseError
+
+DOCKER_ROOT = "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE"
+DOCKER_REPOSITORY = "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE"
+
+
+def variables_for(role: str) -> list[str]:
+    """The environment variables tried, in order, for a key of *role*."""
+    if role == "root":
+        return [DOCKER_ROOT, "NOTARY_ROOT_PASSPHRASE"]
+    if role in ("targets", "snapshot", "timestamp"):
+        return [DOCKER_REPOSITORY, f"NOTARY_{role.upper()}_PASSPHRASE"]
+    return [DOCKER_REPOSITORY, "NOTARY_DELEGATION_PASSPHRASE"]
+
+
+def _is_tty() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Passphrases:
+    """A passphrase source for the key store.
+
+    Args:
+        environ: the environment to read (``os.environ`` by default).
+        prompt: a hidden prompt ``(text) -> str``; None disables prompting.
+    """
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        prompt: Callable[[str], str] | None = None,
+        interactive: bool | None = None,
+    ) -> None:
+        self.environ = os.environ if environ is None else environ
+        self.interactive = _is_tty() if interactive is None else interactive
+        self._prompt = prompt
+
+    def _ask(self, text: str) -> str:
+        if self._prompt is not None:
+            return self._prompt(text)
+        import getpass
+
+        return getpass.getpass(text, stream=sys.stderr)
+
+    def _candidates(self, role: str) -> list[str]:
+        return [self.environ[v] for v in variables_for(role) if self.environ.get(v)]
+
+    def __call__(self, role: str, keyid: str, attempt: int) -> str:
+        """Passphrase number *attempt* for an existing key.
+
+        Raises:
+            WrongPassphraseError: every variable was tried and no prompt is possible.
+            PassphraseRequiredError: no variable is set and there is no terminal.
+        """
+        candidates = self._candidates(role)
+        if attempt < len(candidates):
+            return candidates[attempt]
+        names = " or ".join(variables_for(role))
+        if not self.interactive:
+            if candidates:
+                raise WrongPassphraseError(
+                    f"wrong passphrase for key {keyid[:12]} (role {role}) in {names}"
+                )
+            raise PassphraseRequiredError(
+                f"key {keyid[:12]} (role {role}) is encrypted and no terminal is available",
+                hint=f"set {variables_for(role)[0]}",
+            )
+        return self._ask(f"Enter passphrase for {role} key with ID {keyid[:7]}: ")
+
+    def new(self, role: str, keyid: str) -> str:
+        """The passphrase to encrypt a new key with (asked twice on a terminal).
+
+        Raises:
+            PassphraseRequiredError: no variable and no terminal, or the two
+                entries differ.
+        """
+        candidates = self._candidates(role)
+        if candidates:
+            return candidates[0]
+        if not self.interactive:
+            raise PassphraseRequiredError(
+                f"a passphrase is needed for the new {role} key and no terminal is available",
+                hint=f"set {variables_for(role)[0]}",
+            )
+        first = self._ask(f"Enter passphrase for new {role} key with ID {keyid[:7]}: ")
+        second = self._ask(f"Repeat passphrase for new {role} key with ID {keyid[:7]}: ")
+        if first != second:
+            raise PassphraseRequiredError("the passphrases do not match")
+        if len(first) < 8:
+            # notary refuses passphrases shorter than 8 characters.
+            raise PassphraseRequiredError("passphrase is too short (8 characters at least)")
+        return first

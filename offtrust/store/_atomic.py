@@ -1,0 +1,105 @@
+"""Atomic file writes: temp file in the same directory, fsync, rename, fsync dir."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from offtrust.errors import StoreError
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def ensure_dir(path: Path) -> None:
+    """Create *path* and missing parents with mode 0700 (existing ones keep theirs).
+
+    Raises:
+        StoreError: the directory cannot be created.
+    """
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create {path}: {e.strerror or e}") from e
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_temp(path: Path, data: bytes, mode: int) -> Path:
+    ensure_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StoreError(f"cannot write {path}: {e.strerror or e}") from e
+    return tmp
+
+
+def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Replace *path* with *data* atomically, with *mode*.
+
+    Raises:
+        StoreError: the file cannot be written; *path* is then unchanged.
+    """
+    write_many({path: data}, mode)
+
+
+def write_many(files: dict[Path, bytes], mode: int = FILE_MODE) -> None:
+    """Write several files so that either all are replaced or none is.
+
+    Every file is first written and synced under a temporary name; only then
+    are they renamed into place (a rename does not fail for lack of space).
+
+    Raises:
+        StoreError: a file cannot be written; no target file was changed.
+    """
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files.items():
+            temps.append((_write_temp(path, data, mode), path))
+    except StoreError:
+        for tmp, _ in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+    try:
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    except OSError as e:
+        raise StoreError(f"cannot replace {path}: {e.strerror or e}") from e
+    for parent in {path.parent for _, path in temps}:
+        _fsync_dir(parent)
+
+
+def remove_files(paths: Iterable[Path]) -> None:
+    """Remove files that exist; missing ones are fine.
+
+    Raises:
+        StoreError: a file exists but cannot be removed.
+    """
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise StoreError(f"cannot remove {path}: {e.strerror or e}") from e
