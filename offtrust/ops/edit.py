@@ -78,6 +78,9 @@ class Editor:
         self.passphrases = passphrases
         self.repos: RepoStore = ctx.repos
         self.state = state if state is not None else self.repos.load(gun)
+        # Published versions before any edit: the documents of unstaged roles
+        # are shared with the published view and are changed in place.
+        self.base_versions = {r: md.signed.version for r, md in self.state.published.items()}
         self.changed: set[str] = set()
         self.removed: set[str] = set()
         self.new_gun = new_gun
@@ -219,8 +222,7 @@ class Editor:
 
     def _bump(self, role: str, md: Metadata[Any]) -> None:
         signed = md.signed
-        published = self.state.published.get(role)
-        floor = published.signed.version if published is not None else 0
+        floor = self.base_versions.get(role, 0)
         if role not in self.state.staged or signed.version <= floor:
             signed.version = max(signed.version, floor) + 1
         signed.set_expires(self.ctx.now() + default_expiry(role))
@@ -253,7 +255,7 @@ class Editor:
             self.changed.add(SNAPSHOT)
         documents = {role: self.state.roles[role].to_bytes() for role in self.changed}
         info = self.repos.staged_info(self.gun) or StagedInfo(
-            base={r: md.signed.version for r, md in self.state.published.items()},
+            base=dict(self.base_versions),
             edits=[],
             new_gun=self.new_gun,
         )
