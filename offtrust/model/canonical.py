@@ -25,18 +25,35 @@ MAX_SAFE_INTEGER = 2**53
 _CONTROL = frozenset(chr(c) for c in range(0x20))
 
 
-def _check(value: Any, path: str) -> Any:
-    """Return *value* with integral floats made ints; refuse what Go cannot encode."""
-    if isinstance(value, bool) or value is None:
-        return value
+def _check(value: Any, path: str, like_float64: bool = False) -> Any:
+    """Return *value* with integral floats made ints; refuse what Go cannot encode.
+
+    With *like_float64*, integers beyond 2^53 are rounded as Go's verifier
+    rounds them (it decodes every number into a float64) instead of refused.
+    """
     if isinstance(value, str):
         if not _CONTROL.isdisjoint(value):
             raise InvalidMetadataError(
                 f"{path}: control characters cannot be signed the way notary signs"
             )
         return value
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidMetadataError(f"{path}: object keys must be strings")
+            if not _CONTROL.isdisjoint(k):
+                _check(k, path)
+            out[k] = v if v.__class__ is str and _CONTROL.isdisjoint(v) else _check(
+                v, f"{path}.{k}", like_float64
+            )
+        return out
+    if isinstance(value, bool) or value is None:
+        return value
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
+            if like_float64:
+                return int(float(value))
             raise InvalidMetadataError(
                 f"{path}: integer {value} is too large for notary (over 2^53)"
             )
@@ -44,17 +61,9 @@ def _check(value: Any, path: str) -> Any:
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")) or not value.is_integer():
             raise InvalidMetadataError(f"{path}: unsupported number {value!r} (integers only)")
-        return _check(int(value), path)
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise InvalidMetadataError(f"{path}: object keys must be strings")
-            _check(k, path)
-            out[k] = _check(v, f"{path}.{k}")
-        return out
+        return _check(int(value), path, like_float64)
     if isinstance(value, (list, tuple)):
-        return [_check(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_check(v, f"{path}[{i}]", like_float64) for i, v in enumerate(value)]
     raise InvalidMetadataError(f"{path}: cannot encode {type(value).__name__} as JSON")
 
 
@@ -83,21 +92,11 @@ def encode_for_verification(value: Any) -> bytes:
     Go would round them before re-encoding; everything else is canonical.
 
     Raises:
-        InvalidMetadataError: as :func:`encode_canonical`.
+        InvalidMetadataError: as :func:`encode_canonical`, but for large integers.
     """
-    return encode_canonical(_round_like_float64(value))
+    from canonicaljson import encode_canonical_json
 
-
-def _round_like_float64(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(float(value)) if abs(value) > MAX_SAFE_INTEGER else value
-    if isinstance(value, dict):
-        return {k: _round_like_float64(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_round_like_float64(v) for v in value]
-    return value
+    return bytes(encode_canonical_json(_check(value, "$", like_float64=True)))
 
 
 _HTML_ESCAPES = (

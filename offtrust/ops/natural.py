@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import re
 
 
 def natural_less(a: str, b: str) -> bool:
@@ -37,12 +37,21 @@ def natural_less(a: str, b: str) -> bool:
     return len(s1) < len(s2)
 
 
-def _cmp(a: str, b: str) -> int:
-    if natural_less(a, b):
-        return -1
-    if natural_less(b, a):
-        return 1
-    return 0
+_RUNS = re.compile(rb"[0-9]+|[^0-9]")
 
 
-natural_key = functools.cmp_to_key(_cmp)
+def natural_key(text: str) -> tuple[tuple[int, int, bytes, int], ...]:
+    """A sort key ordering strings exactly as :func:`natural_less` does.
+
+    Digit runs become ``(0, significant length, significant digits, zeros)``
+    and every other byte ``(1, byte)``: digits sort before other characters,
+    numbers by value, and at equal value fewer leading zeros first.
+    """
+    out = []
+    for run in _RUNS.findall(text.encode()):
+        if run[0] < 58 and run[0] > 47:
+            significant = run.lstrip(b"0")
+            out.append((0, len(significant), significant, len(run) - len(significant)))
+        else:
+            out.append((1, run[0], b"", 0))
+    return tuple(out)
