@@ -190,10 +190,9 @@ def _client(
         password = os.environ.get("OFFTRUST_PASSWORD")
         if password is None:
             raise UsageError("--username needs OFFTRUST_PASSWORD or --password-stdin")
-    auth = Auth(username=username, password=password, token=os.environ.get("OFFTRUST_TOKEN"))
-    if insecure and server.startswith("http://"):
-        warn("plain http: metadata and credentials travel unencrypted")
-    return NotaryClient(server, ca_file=tls_ca, insecure=insecure, auth=auth)
+    token = None if username else (os.environ.get("OFFTRUST_TOKEN") or None)
+    auth = Auth(username=username, password=password, token=token)
+    return NotaryClient(server, ca_file=tls_ca, insecure=insecure, auth=auth, on_warning=warn)
 
 
 def _print_results(done: list[Any], failed: list[Any], json_: bool) -> None:
