@@ -1066,16 +1066,23 @@ def encode_public_key_pem(key: PublicKey, headers: dict[str, str] | None = None)
     Returns:
         The PEM bytes.
 
+    An ed25519 key is written in the standard RFC 8410 form: notary reads no
+    PEM form of ed25519 public keys, so such a file is for records only.
+
     Raises:
-        InvalidKeyError: an ed25519 (or unknown) key type, which notary has no
-            PEM form for.
+        InvalidKeyError: an unknown key type.
         InvalidMetadataError: the key's public value is not base64.
     """
     if key.keytype in ("ecdsa", "rsa"):
         return encode_pem(PemBlock("PUBLIC KEY", dict(headers or {}), key.public_bytes))
     if key.is_x509:
         return key.public_bytes
-    raise InvalidKeyError(f"{key.keytype} keys have no PEM form notary reads")
+    if key.keytype == "ed25519" and len(key.public_bytes) == 32:
+        spki = ed25519.Ed25519PublicKey.from_public_bytes(key.public_bytes).public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return encode_pem(PemBlock("PUBLIC KEY", dict(headers or {}), spki))
+    raise InvalidKeyError(f"{key.keytype} keys have no PEM form")
 
 
 def canonical_public_key(key: PublicKey) -> PublicKey:

@@ -787,9 +787,17 @@ class TestPublicKeys:
         assert pem.startswith(b"-----BEGIN PUBLIC KEY-----\n")
         assert crypto.load_public_key_pem(pem) == public
 
-    def test_ed25519_public_refused(self, keys: dict[str, crypto.PrivateKey]) -> None:
-        with pytest.raises(InvalidKeyError):
-            crypto.encode_public_key_pem(keys["ed25519"].public_key())
+    def test_ed25519_public_written_as_rfc8410_but_refused_as_signer_key(
+        self, keys: dict[str, crypto.PrivateKey]
+    ) -> None:
+        pem = crypto.encode_public_key_pem(keys["ed25519"].public_key(), {"role": "ed"})
+        block = crypto.parse_pem(pem)[0]
+        loaded = serialization.load_der_public_key(block.der)
+        assert isinstance(loaded, ed25519.Ed25519PublicKey)
+        assert loaded.public_bytes_raw() == keys["ed25519"].public_key().public_bytes
+        # Like notary, a PEM ed25519 public key cannot become a delegation key.
+        with pytest.raises(InvalidKeyError, match="ed25519"):
+            crypto.load_public_key_pem(pem)
         pem = public_pem(ed25519.Ed25519PrivateKey.generate().public_key())
         with pytest.raises(InvalidKeyError, match="ed25519"):
             crypto.load_public_key_pem(pem)
