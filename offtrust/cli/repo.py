@@ -67,8 +67,8 @@ def inspect(
     if failed:
         if len(failed) == 1:
             raise failed[0]
-        for e in failed[:-1]:
-            sys.stderr.write(f"offtrust: error: {e.message}\n")
+        for earlier in failed[:-1]:
+            sys.stderr.write(f"offtrust: error: {earlier.message}\n")
         raise failed[-1]
 
 
@@ -109,8 +109,12 @@ def verify(
     if bad:
         if len(bad) == 1:
             first = bad[0].errors[0]
-            raise VerificationError(f"{bad[0].gun}: {first.role}: {first.reason}", hint=first.fix)
-        raise VerificationError(f"verification failed for {len(bad)} of {len(reports)} GUNs")
+            err = VerificationError(f"{bad[0].gun}: {first.role}: {first.reason}", hint=first.fix)
+        else:
+            err = VerificationError(f"verification failed for {len(bad)} of {len(reports)} GUNs")
+        # Unreadable metadata is exit 2 (contract), a failed check exit 1.
+        err.exit_code = max(r.exit_code for r in bad)
+        raise err
 
 
 @delegation_app.command("list")

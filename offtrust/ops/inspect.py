@@ -49,19 +49,19 @@ def inspect_repo(state: RepoState) -> dict[str, Any]:
     for role, name, digest in order:
         if (name, digest) in rows and role not in (TARGETS, RELEASES):
             rows[(name, digest)].append(signer_name(role))
+    ordered = sorted(rows.items(), key=lambda item: natural_key(item[0][0]))
     signed_tags = [
         {"SignedTag": name, "Digest": digest, "Signers": signers or [REPO_ADMIN]}
-        for (name, digest), signers in rows.items()
+        for (name, digest), signers in ordered
     ]
-    signed_tags.sort(key=lambda row: natural_key(row["SignedTag"]))
 
     signers: dict[str, list[str]] = {}
-    for parent, entry in state.walk_delegations():
-        if entry.name == RELEASES:
+    for parent, delegated in state.walk_delegations():
+        if delegated.name == RELEASES:
             continue
         keys = state.roles[parent].signed.delegations.keys
-        signers[signer_name(entry.name)] = [
-            _canonical_id(keys[k]) if k in keys else k for k in entry.key_ids
+        signers[signer_name(delegated.name)] = [
+            _canonical_id(keys[k]) if k in keys else k for k in delegated.key_ids
         ]
     signer_list = []
     for name in sorted(signers, reverse=True):
@@ -72,11 +72,11 @@ def inspect_repo(state: RepoState) -> dict[str, Any]:
 
     admin = []
     for label, role in (("Root", ROOT), ("Repository", TARGETS)):
-        entry = root.roles.get(role)
-        item = {"Name": label}
-        if entry and entry.keyids:
-            item["Keys"] = [{"ID": k} for k in entry.keyids]
-        admin.append(item)
+        role_keys = root.roles.get(role)
+        admin_item: dict[str, Any] = {"Name": label}
+        if role_keys and role_keys.keyids:
+            admin_item["Keys"] = [{"ID": k} for k in role_keys.keyids]
+        admin.append(admin_item)
     return {
         "Name": state.gun,
         "SignedTags": signed_tags,
@@ -120,7 +120,10 @@ def format_pretty(doc: dict[str, Any]) -> str:
             rows.append([signer["Name"], ", ".join(k[:12] for k in keys)])
         out.append(_table(rows))
     out.append(f"\nAdministrative keys for {name}\n\n")
-    for admin in doc["AdministrativeKeys"]:
+    # Docker sorts these by TUF role name, descending: targets ("Repository
+    # Key") before root ("Root Key"), unlike the JSON document's order.
+    tuf_role = {"Root": ROOT, "Repository": TARGETS}
+    for admin in sorted(doc["AdministrativeKeys"], key=lambda a: tuf_role[a["Name"]], reverse=True):
         label = {"Root": "Root Key", "Repository": "Repository Key"}[admin["Name"]]
         keys = sorted(k["ID"] for k in admin.get("Keys", []))
         out.append(f"  {label}:\t{', '.join(keys)}\n")

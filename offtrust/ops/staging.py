@@ -19,7 +19,7 @@ def staged_guns(ctx: Context) -> list[str]:
 
 def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
     """Per staged GUN: which roles changed, versions published → staged, and the edits."""
-    out = []
+    out: list[dict[str, Any]] = []
     for gun in guns if guns is not None else staged_guns(ctx):
         info = ctx.repos.staged_info(gun)
         files = ctx.repos.staged_files(gun)
@@ -64,7 +64,7 @@ def diff(ctx: Context, gun: str) -> str:
         raise NotFoundError(f"{gun} has no staged edits")
     published = ctx.repos.load(gun, staged=False) if ctx.trust.published_dir(gun).is_dir() else None
     staged = ctx.repos.load(gun)
-    out = []
+    out: list[str] = []
     for role in sorted(files):
         before = published.roles.get(role) if published else None
         after = staged.roles.get(role)
