@@ -79,8 +79,8 @@ class Passphrases:
                     f"wrong passphrase for key {keyid[:12]} (role {role}) in {names}"
                 )
             raise PassphraseRequiredError(
-                f"key {keyid[:12]} (role {role}) is encrypted and no terminal is available",
-                hint=f"set {variables_for(role)[0]}",
+                f"key {keyid[:12]} (role {role}) is encrypted and there is no terminal to ask "
+                f"on: set {variables_for(role)[0]}",
             )
         return self._ask(f"Enter passphrase for {role} key with ID {keyid[:7]}: ")
 
@@ -96,8 +96,8 @@ class Passphrases:
             return candidates[0]
         if not self.interactive:
             raise PassphraseRequiredError(
-                f"a passphrase is needed for the new {role} key and no terminal is available",
-                hint=f"set {variables_for(role)[0]}",
+                f"a passphrase is needed for the new {role} key and there is no terminal to "
+                f"ask on: set {variables_for(role)[0]}",
             )
         first = self._ask(f"Enter passphrase for new {role} key with ID {keyid[:7]}: ")
         second = self._ask(f"Repeat passphrase for new {role} key with ID {keyid[:7]}: ")

@@ -41,7 +41,6 @@ class OfftrustGroup(TyperGroup):
 app = typer.Typer(
     cls=OfftrustGroup,
     name="offtrust",
-    help="Manage Docker Content Trust (Notary / TUF) keys and metadata offline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,

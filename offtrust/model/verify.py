@@ -8,12 +8,20 @@ here reads files or the clock: the reference time is passed in.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from offtrust.errors import ExpiredError, InvalidMetadataError, SignatureError, VerificationError
+from offtrust.errors import (
+    ExpiredError,
+    HashMismatchError,
+    InvalidMetadataError,
+    RollbackError,
+    SignatureError,
+    VerificationError,
+)
 from offtrust.model.canonical import encode_for_verification
 from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import (
@@ -60,6 +68,9 @@ class VerificationReport:
     gun: str
     problems: list[Problem] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    #: Exit status when the report has errors: 1, or the status of the error
+    #: that kept the metadata from loading (2 for malformed or missing files).
+    exit_code: int = 1
 
     @property
     def errors(self) -> list[Problem]:
@@ -95,6 +106,12 @@ class VerificationReport:
             kind = ExpiredError
         elif "signature" in first.reason:
             kind = SignatureError
+        elif first.reason.startswith("does not match "):
+            kind = HashMismatchError
+        elif "does not follow published version" in first.reason or (
+            "does not move past published version" in first.reason
+        ):
+            kind = RollbackError
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
         raise kind(f"{self.gun}: {first.role}: {first.reason}{more}", hint=first.fix)
 
@@ -267,10 +284,18 @@ class _Checker:
                 self.add(ROOT, f"lists no {name} role", f"offtrust key rotate {gun} {name}")
                 continue
             if entry.threshold < 1:
-                self.add(ROOT, f"{name} threshold {entry.threshold} is below 1")
+                self.add(
+                    ROOT,
+                    f"{name} threshold {entry.threshold} is below 1",
+                    f"offtrust key rotate {gun} {name} --threshold 1",
+                )
             missing = [k for k in entry.keyids if k not in root.keys]
             if missing:
-                self.add(ROOT, f"{name} role lists unknown key {missing[0][:12]}")
+                self.add(
+                    ROOT,
+                    f"{name} role lists unknown key {missing[0][:12]}",
+                    f"offtrust key rotate {gun} {name}",
+                )
         root_keys = root.role_keys(ROOT)
         self.signatures(
             ROOT, root_md, root_keys, root.threshold(ROOT), f"offtrust resign {gun} root"
@@ -355,10 +380,18 @@ class _Checker:
                 )
                 continue
             if entry.threshold < 1:
-                self.add(parent, f"{name}: threshold {entry.threshold} is below 1")
+                self.add(
+                    parent,
+                    f"{name}: threshold {entry.threshold} is below 1",
+                    f"offtrust delegation add {gun} {name} --threshold 1",
+                )
             missing = [k for k in entry.key_ids if k not in parent_md.signed.delegations.keys]
             if missing:
-                self.add(parent, f"{name}: key ID {missing[0][:12]} has no corresponding key")
+                self.add(
+                    parent,
+                    f"{name}: key ID {missing[0][:12]} has no corresponding key",
+                    f"offtrust delegation remove {gun} {name} {missing[0]}",
+                )
             keys = parent_md.signed.delegations.role_keys(entry)
             self.certificates(name, keys, is_root=False)
             parent_entry = state.delegation_entry(parent) if parent != TARGETS else None
@@ -371,7 +404,8 @@ class _Checker:
                     self.add(
                         name,
                         f"paths {outside} lie outside the paths of {parent} and are ignored",
-                        severity=WARNING,
+                        f"offtrust delegation add {gun} {parent} --path PREFIX",
+                        WARNING,
                     )
             md = state.get(name)
             if md is None:
@@ -393,7 +427,8 @@ class _Checker:
                     name,
                     f"{len(outside_targets)} target(s) lie outside the role's paths and are "
                     f"ignored by clients (first: {outside_targets[0]!r})",
-                    severity=WARNING,
+                    f"offtrust target remove {gun} {shlex.quote(outside_targets[0])} --role {name}",
+                    WARNING,
                 )
 
 

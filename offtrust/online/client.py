@@ -27,6 +27,7 @@ the credentials directly. The password never appears in a message or repr.
 from __future__ import annotations
 
 import base64
+import errno
 import functools
 import hashlib
 import json
@@ -339,6 +340,11 @@ def _describe_server_error(entry: Mapping[str, Any]) -> str:
 # Transport failures
 # --------------------------------------------------------------------------- #
 
+_UNREACHABLE = {
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.EHOSTUNREACH: "no route to the host",
+}
+
 _TLS_HINT = "pass the CA certificate that signed the server's certificate with --tls-ca FILE"
 
 
@@ -375,12 +381,17 @@ def _describe_failure(exc: BaseException, timeout: float) -> tuple[str, str | No
         ((NameResolutionError, socket.gaierror), "the host name could not be resolved"),
         (ConnectionResetError, "the connection was reset"),
         (ReadTimeoutError, f"no answer within {timeout:g}s"),
-        # NewConnectionError derives from ConnectTimeoutError: check it after the above.
-        ((ConnectTimeoutError, TimeoutError), f"could not connect within {timeout:g}s"),
     ]
     for kind, text in checks:
         if any(isinstance(e, kind) for e in chain):
             return text, None
+    # NewConnectionError derives from ConnectTimeoutError, but a socket that
+    # fails at once (no route, no interface up) did not time out.
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in _UNREACHABLE:
+            return _UNREACHABLE[e.errno], None
+    if any(isinstance(e, (ConnectTimeoutError, TimeoutError)) for e in chain):
+        return f"could not connect within {timeout:g}s", None
     for e in chain:
         if isinstance(e, ProtocolError):
             return "the connection closed unexpectedly", None

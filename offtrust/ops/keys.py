@@ -158,7 +158,10 @@ def load_key(ctx: Context, path: Path, name: str, passphrases: PassphraseSource)
             f"private key file {path} must not be readable or writable by others",
             hint=f"chmod 600 {path}",
         )
-    blocks = [b for b in crypto.parse_pem(data) if "PRIVATE KEY" in b.type]
+    try:
+        blocks = [b for b in crypto.parse_pem(data) if "PRIVATE KEY" in b.type]
+    except InvalidKeyError as e:
+        raise InvalidKeyError(f"{path}: {e.message}") from e
     if not blocks:
         raise InvalidKeyError(f"{path}: no PEM private key in the file")
     block = blocks[0]

@@ -40,7 +40,7 @@ def verify_gun(ctx: Context, gun: str) -> VerificationReport:
     try:
         state = ctx.repos.load(gun)
     except OfftrustError as e:
-        report = VerificationReport(gun=gun)
+        report = VerificationReport(gun=gun, exit_code=e.exit_code)
         report.problems.append(Problem("metadata", e.message, e.hint, ERROR))
         return report
     return verify_state(ctx, state)

@@ -73,21 +73,48 @@ def write_many(files: dict[Path, bytes], mode: int = FILE_MODE) -> None:
         StoreError: a file cannot be written; no target file was changed.
     """
     temps: list[tuple[Path, Path]] = []
+    # The current content of every target, to put back if a later rename fails.
+    originals: dict[Path, bytes | None] = {}
     try:
         for path, data in files.items():
+            try:
+                originals[path] = path.read_bytes()
+            except FileNotFoundError:
+                originals[path] = None
+            except OSError as e:
+                raise StoreError(f"cannot read {path}: {e.strerror or e}") from e
             temps.append((_write_temp(path, data, mode), path))
     except StoreError:
-        for tmp, _ in temps:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        _remove_quietly(tmp for tmp, _ in temps)
         raise
+    replaced: list[Path] = []
     try:
         for tmp, path in temps:
             os.replace(tmp, path)
+            replaced.append(path)
     except OSError as e:
+        _restore(replaced, originals, mode)
+        _remove_quietly(tmp for tmp, p in temps if p not in replaced)
         raise StoreError(f"cannot replace {path}: {e.strerror or e}") from e
     for parent in {path.parent for _, path in temps}:
         _fsync_dir(parent)
+
+
+def _remove_quietly(paths: Iterable[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _restore(paths: list[Path], originals: dict[Path, bytes | None], mode: int) -> None:
+    """Best effort: put back what *paths* held before a failed :func:`write_many`."""
+    for path in reversed(paths):
+        old = originals[path]
+        with contextlib.suppress(OSError, StoreError):
+            if old is None:
+                path.unlink()
+            else:
+                os.replace(_write_temp(path, old, mode), path)
 
 
 def remove_files(paths: Iterable[Path]) -> None:

@@ -191,7 +191,17 @@ class KeyStore:
         """
         from offtrust import crypto
 
-        info = self.find(keyid)
+        try:
+            info = self.find(keyid)
+        except NotFoundError:
+            # list() skips files that are not PEM; name such a file rather than
+            # claim the key does not exist.
+            path = self.trust.private / f"{keyid}.key"
+            if _KEYID.match(keyid) and path.is_file():
+                raise InvalidKeyError(
+                    f"{self.trust.relative(path)}: not a PEM private key file"
+                ) from None
+            raise
         try:
             data = info.path.read_bytes()
         except OSError as e:
@@ -251,7 +261,8 @@ class KeyStore:
         ensure_dir(self.trust.path)
         ensure_dir(self.trust.private)
         write_atomic(path, data)
-        info = self._info(path, keyid, role, gun, False)
+        # Report what the file says, as list() will: no gun header, no GUN.
+        info = self._info(path, keyid, role, headers.get("gun", ""), False)
         if info is None:
             raise StoreError(f"cannot read back {path}")
         return info

@@ -1,0 +1,235 @@
+"""Per-GUN metadata on disk: reading, the staged layer, all-or-nothing writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import EXAMPLE, EXAMPLE_TRUST, SCHEMAS, read_tree
+from pyfakefs.fake_filesystem import FakeFilesystem
+from pyfakefs.fake_filesystem_unittest import Patcher
+
+from offtrust.errors import (
+    InvalidMetadataError,
+    NotFoundError,
+    SchemaError,
+    StoreError,
+    UsageError,
+)
+from offtrust.store import _atomic
+from offtrust.store.layout import TrustDir
+from offtrust.store.repo import RepoStore, StagedInfo, read_metadata_file
+
+TRUST = Path("/trust")
+APP = "example.com/app"
+APP_METADATA = TRUST / "tuf" / "example.com" / "app" / "metadata"
+STAGED = TRUST / "offtrust" / "staged"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _schemas_loaded() -> None:
+    """Load (and cache) every schema from the real filesystem before any fake one starts."""
+    real = EXAMPLE_TRUST / "tuf" / "example.com" / "app" / "metadata"
+    for role in ("root", "targets", "snapshot", "timestamp", "targets/releases"):
+        read_metadata_file(real / f"{role}.json", role, role)
+
+
+@pytest.fixture
+def repos(fs: FakeFilesystem) -> RepoStore:
+    fs.add_real_directory(SCHEMAS)
+    fs.add_real_directory(EXAMPLE_TRUST, read_only=False, target_path=TRUST)
+    return RepoStore(TrustDir(TRUST))
+
+
+@pytest.fixture
+def nonroot_repos() -> Iterator[RepoStore]:
+    """The example in a fake filesystem where permissions apply (CI often runs as root)."""
+    tree = read_tree(EXAMPLE_TRUST)
+    with Patcher(allow_root_user=False) as patcher:
+        for name, data in tree.items():
+            patcher.fs.create_file(TRUST / name, contents=data)
+        yield RepoStore(TrustDir(TRUST))
+
+
+def doc(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_bytes())
+
+
+def write_doc(path: Path, document: dict[str, Any]) -> None:
+    path.write_bytes(json.dumps(document, separators=(",", ":")).encode())
+
+
+def temp_files(root: Path) -> list[str]:
+    return [p.as_posix() for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def test_load_the_example_keeps_the_bytes(repos: RepoStore) -> None:
+    state = repos.load(APP)
+    assert sorted(state.roles) == sorted(EXAMPLE["guns"][APP]["cached_roles"])
+    assert state.staged == set()
+    for role, md in state.roles.items():
+        assert md.to_bytes() == (APP_METADATA / f"{role}.json").read_bytes()
+        assert state.sources[role] == "published"
+
+
+def test_load_reads_only_delegations_some_parent_lists(
+    repos: RepoStore, fs: FakeFilesystem
+) -> None:
+    # notary's cache keeps files of deleted delegations; they are not part of the repo.
+    fs.create_file(APP_METADATA / "targets" / "gone.json", contents=b"{broken")
+    assert "targets/gone" not in repos.load(APP).roles
+
+
+def test_load_of_malformed_json_names_the_file(repos: RepoStore) -> None:
+    (APP_METADATA / "targets.json").write_bytes(b'{"signed": {"_type": "Targets",')
+    with pytest.raises(InvalidMetadataError) as info:
+        repos.load(APP)
+    assert "tuf/example.com/app/metadata/targets.json" in info.value.message
+    assert "\n" not in str(info.value)
+
+
+def test_load_of_a_schema_violation_names_file_and_path(repos: RepoStore) -> None:
+    path = APP_METADATA / "targets" / "releases.json"
+    document = doc(path)
+    document["signed"]["version"] = 0
+    write_doc(path, document)
+    with pytest.raises(SchemaError) as info:
+        repos.load(APP)
+    assert info.value.message.startswith("tuf/example.com/app/metadata/targets/releases.json: ")
+    assert "$.signed.version" in info.value.message
+
+
+def test_load_of_an_unknown_gun(repos: RepoStore) -> None:
+    with pytest.raises(NotFoundError, match="example.com/nope"):
+        repos.load("example.com/nope")
+
+
+def test_load_refuses_a_gun_that_escapes(repos: RepoStore) -> None:
+    with pytest.raises(UsageError):
+        repos.load("../x")
+
+
+def test_staged_document_is_read_over_the_published_one(repos: RepoStore) -> None:
+    published = (APP_METADATA / "targets" / "releases.json").read_bytes()
+    document = json.loads(published)
+    document["signed"]["version"] = 7
+    data = json.dumps(document, separators=(",", ":")).encode()
+    repos.write_staged(APP, {"targets/releases": data}, StagedInfo(base={"x": 1}, edits=["e"]))
+    state = repos.load(APP)
+    assert state.staged == {"targets/releases"}
+    assert state.roles["targets/releases"].to_bytes() == data
+    assert state.published["targets/releases"].to_bytes() == published
+    assert repos.load(APP, staged=False).roles["targets/releases"].to_bytes() == published
+
+
+# -- the staged layer -------------------------------------------------------------------
+
+
+def test_write_staged_writes_documents_and_state(repos: RepoStore) -> None:
+    info = StagedInfo(base={"targets": 3, "root": 1}, edits=["first"], new_gun=False)
+    repos.write_staged(APP, {"targets": b"T", "targets/releases": b"R"}, info)
+    assert (STAGED / APP / "metadata" / "targets.json").read_bytes() == b"T"
+    assert (STAGED / APP / "metadata" / "targets" / "releases.json").read_bytes() == b"R"
+    assert repos.staged_files(APP) == {
+        "targets": STAGED / APP / "metadata" / "targets.json",
+        "targets/releases": STAGED / APP / "metadata" / "targets" / "releases.json",
+    }
+    back = repos.staged_info(APP)
+    assert back is not None
+    assert back.to_dict() == {
+        "base": {"root": 1, "targets": 3},
+        "edits": ["first"],
+        "new_gun": False,
+    }
+    assert temp_files(TRUST) == []
+
+
+def test_write_staged_removes_dropped_roles(repos: RepoStore) -> None:
+    repos.write_staged(APP, {"targets": b"T", "targets/alice": b"A"}, StagedInfo({}, []))
+    repos.write_staged(APP, {"targets": b"T2"}, StagedInfo({}, []), remove=["targets/alice"])
+    assert sorted(repos.staged_files(APP)) == ["targets"]
+
+
+def test_write_staged_is_all_or_nothing_when_a_rename_fails(
+    repos: RepoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repos.write_staged(APP, {"targets": b"old-T"}, StagedInfo({"targets": 1}, ["one"]))
+    before = read_tree(TRUST)
+
+    real_replace = _atomic.os.replace
+    calls: list[str] = []
+
+    def replace(src: Any, dst: Any) -> None:
+        calls.append(str(dst))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(_atomic.os, "replace", replace)
+    with pytest.raises(StoreError, match="No space left"):
+        repos.write_staged(
+            APP,
+            {"targets": b"new-T", "targets/releases": b"new-R"},
+            StagedInfo({"targets": 1}, ["one", "two"]),
+        )
+    assert len(calls) >= 2  # the first rename did happen before the failure
+    monkeypatch.undo()
+    assert read_tree(TRUST) == before
+    assert temp_files(TRUST) == []
+
+
+def test_write_staged_is_all_or_nothing_when_a_directory_is_read_only(
+    nonroot_repos: RepoStore,
+) -> None:
+    repos = nonroot_repos
+    repos.write_staged(APP, {"targets": b"old-T"}, StagedInfo({"targets": 1}, ["one"]))
+    # A delegation directory that cannot be written: the second file cannot be created.
+    (STAGED / APP / "metadata" / "targets").mkdir(mode=0o700)
+    before = read_tree(TRUST)
+    os.chmod(STAGED / APP / "metadata" / "targets", 0o500)
+    with pytest.raises(StoreError, match="targets/releases.json"):
+        repos.write_staged(
+            APP,
+            {"targets": b"new-T", "targets/releases": b"new-R"},
+            StagedInfo({"targets": 1}, ["one", "two"]),
+        )
+    os.chmod(STAGED / APP / "metadata" / "targets", 0o700)
+    assert read_tree(TRUST) == before
+    assert temp_files(TRUST) == []
+
+
+def test_published_files_are_never_touched_by_staging(repos: RepoStore) -> None:
+    before = read_tree(TRUST / "tuf")
+    repos.write_staged(APP, {"targets": b"T"}, StagedInfo({}, []))
+    repos.reset(APP)
+    assert read_tree(TRUST / "tuf") == before
+
+
+def test_reset_removes_the_staged_directory(repos: RepoStore, fs: FakeFilesystem) -> None:
+    fs.create_dir(STAGED / "example.com" / "tools" / "metadata")
+    repos.write_staged(APP, {"targets": b"T"}, StagedInfo({}, []))
+    assert repos.reset(APP) is True
+    assert not (STAGED / APP).exists()
+    # The sibling GUN, and with it the shared parent, stay.
+    assert (STAGED / "example.com" / "tools").is_dir()
+    assert repos.staged_info(APP) is None
+    assert repos.reset(APP) is False
+
+
+def test_reset_removes_empty_parents_of_a_nested_gun(repos: RepoStore) -> None:
+    repos.write_staged("registry:5000/a/b", {"targets": b"T"}, StagedInfo({}, []))
+    assert repos.reset("registry:5000/a/b")
+    assert list(STAGED.iterdir()) == []
+
+
+def test_unreadable_staged_state_names_the_file(repos: RepoStore, fs: FakeFilesystem) -> None:
+    fs.create_file(STAGED / APP / "state.json", contents=b"{nope")
+    with pytest.raises(InvalidMetadataError, match="offtrust/staged/example.com/app/state.json"):
+        repos.staged_info(APP)
