@@ -528,7 +528,9 @@ class NotaryClient:
             other=0,
             redirect=0,
             backoff_factor=self._backoff,
-            allowed_methods=frozenset(),
+            # Read and status retries are off; connect retries ignore the
+            # method. (An empty set would mean "every method" to urllib3.)
+            allowed_methods=frozenset({"GET"}),
             raise_on_status=False,
             raise_on_redirect=False,
         )
