@@ -44,7 +44,9 @@ def init_editor(ctx: Context, gun: str, passphrases: PassphraseSource) -> Editor
     missing = [r for r in (TIMESTAMP, SNAPSHOT) if r not in server]
     if missing:
         raise NotFoundError(
-            f"{gun} has no metadata and the server's {' and '.join(missing)} key is not recorded",
+            f"{gun} has no metadata and the server's {' and '.join(missing)} "
+            + ("keys are" if len(missing) > 1 else "key is")
+            + " not recorded",
             hint=f"run `offtrust fetch {gun} --server URL` on the networked machine first",
         )
     now = ctx.now()
