@@ -120,6 +120,21 @@ def read_public_keys(files: list[Path]) -> list[Any]:
     return keys
 
 
+def progress(items: list[Any], label: str) -> Any:
+    """Iterate *items*, with a progress bar on a terminal for long runs; quiet when piped."""
+    if len(items) < 2 or not sys.stderr.isatty():
+        return iter(items)
+    from rich.progress import track
+
+    return track(items, description=label, transient=True, console=_stderr_console())
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def per_gun(guns: list[str], action: Any, describe: Any) -> None:
     """Run *action(gun)* for each GUN; report failures at the end, not on the first.
 
@@ -129,10 +144,7 @@ def per_gun(guns: list[str], action: Any, describe: Any) -> None:
     from offtrust.errors import OfftrustError
 
     failed: list[tuple[str, OfftrustError]] = []
-    show_progress = len(guns) > 1 and is_interactive()
-    for index, gun in enumerate(guns, 1):
-        if show_progress:
-            sys.stderr.write(f"[{index}/{len(guns)}] {gun}\n")
+    for gun in progress(guns, "working"):
         try:
             result = action(gun)
         except OfftrustError as e:

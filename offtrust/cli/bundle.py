@@ -17,6 +17,7 @@ from offtrust.cli._common import (
     info,
     per_gun,
     print_json,
+    progress,
     resolve_guns,
     warn,
 )
@@ -236,7 +237,8 @@ def fetch(
     client = _client(server, tls_ca, insecure, username, password_stdin)
     c = context(ctx)
     done, failed = run_per_gun(
-        resolve_guns(ctx, guns, all_guns), lambda gun: fetch_gun(c, gun, client)
+        progress(resolve_guns(ctx, guns, all_guns), "fetching"),
+        lambda gun: fetch_gun(c, gun, client)
     )
     _print_results(done, failed, json_)
     if failed:
@@ -273,7 +275,7 @@ def publish(
     c = context(ctx)
     info(f"bundle sha256:{b.sha256}")
     done, failed = run_per_gun(
-        [b.guns[g] for g in sorted(b.guns)],
+        progress([b.guns[g] for g in sorted(b.guns)], "publishing"),
         lambda entry: publish_gun(c, entry, client, dry_run=dry_run),
     )
     _print_results(done, failed, json_)

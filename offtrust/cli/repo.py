@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -52,7 +52,9 @@ def inspect(
     c = context(ctx)
     docs = []
     failed: list[OfftrustError] = []
-    for gun in resolve_guns(ctx, guns, all_guns):
+    from offtrust.cli._common import progress
+
+    for gun in progress(resolve_guns(ctx, guns, all_guns), "inspecting"):
         try:
             state = c.repos.load(gun)
             docs.append(inspect_repo(state))
@@ -70,6 +72,13 @@ def inspect(
         for earlier in failed[:-1]:
             sys.stderr.write(f"offtrust: error: {earlier.message}\n")
         raise failed[-1]
+
+
+def progress_reports(reports: Any, names: list[str], progress: Any) -> Any:
+    """Pull verification reports one GUN at a time under a progress bar."""
+    iterator = iter(reports)
+    for _ in progress(names, "verifying"):
+        yield next(iterator)
 
 
 def verify(
@@ -93,7 +102,9 @@ def verify(
         from offtrust.errors import NotFoundError
 
         raise NotFoundError(f"no GUNs in {context(ctx).trust.path}")
-    reports = list(verify_guns(context(ctx), names))
+    from offtrust.cli._common import progress
+
+    reports = [r for r in progress_reports(verify_guns(context(ctx), names), names, progress)]
     bad = [r for r in reports if not r.ok]
     if json_:
         print_json({"ok": not bad, "repositories": [r.to_dict() for r in reports]})

@@ -298,7 +298,13 @@ class _Checker:
                 )
         root_keys = root.role_keys(ROOT)
         self.signatures(
-            ROOT, root_md, root_keys, root.threshold(ROOT), f"offtrust resign {gun} root"
+            ROOT,
+            root_md,
+            root_keys,
+            root.threshold(ROOT),
+            # A bad signature on the published (cached) root is repaired by
+            # fetching it again; a staged one by signing it again.
+            f"offtrust resign {gun} root" if ROOT in state.staged else fetch,
         )
         self.certificates(ROOT, root_keys, is_root=True)
         self.expiry(ROOT, root_md)
@@ -344,7 +350,11 @@ class _Checker:
             self.report.checked.append(SNAPSHOT)
             snap_fix = f"offtrust resign {gun} snapshot"
             self.signatures(
-                SNAPSHOT, snapshot_md, root.role_keys(SNAPSHOT), root.threshold(SNAPSHOT), snap_fix
+                SNAPSHOT,
+                snapshot_md,
+                root.role_keys(SNAPSHOT),
+                root.threshold(SNAPSHOT),
+                snap_fix if SNAPSHOT in state.staged else fetch,
             )
             self.expiry(SNAPSHOT, snapshot_md)
             if snapshot_is_current:

@@ -8,6 +8,7 @@ chain checked out, and ``publish`` refuses a GUN the server moved on from.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -345,7 +346,7 @@ def publish_gun(
     )
 
 
-def run_per_gun(items: list[Any], action: Any) -> tuple[list[GUNResult], list[GUNResult]]:
+def run_per_gun(items: Iterable[Any], action: Any) -> tuple[list[GUNResult], list[GUNResult]]:
     """Apply *action* to each item; failures become results instead of stopping the run."""
     done, failed = [], []
     for item in items:

@@ -87,7 +87,13 @@ def test_root_under_threshold() -> None:
     assert problem.role == ROOT
     assert problem.severity == ERROR
     assert "1 of 2" in problem.reason
-    assert problem.fix == f"offtrust resign {GUN} root"
+    # A published (cached) root is repaired by fetching it again ...
+    assert problem.fix == f"offtrust fetch {GUN} --server URL"
+    # ... a staged one by signing it again.
+    state = repo.build()
+    state.staged.add(ROOT)
+    staged = [p for p in verify_repository(state, NOW).errors if p.role == ROOT]
+    assert staged[0].fix == f"offtrust resign {GUN} root"
 
 
 def test_targets_signed_by_the_wrong_key() -> None:
