@@ -28,14 +28,20 @@ GunsArgument = Annotated[list[str] | None, typer.Argument(help="GUNs (default: a
 BundleArgument = Annotated[Path, typer.Argument(help="The bundle file.")]
 
 
-def status(ctx: typer.Context, guns: GunsArgument = None, json_: JsonOption = False) -> None:
-    """List the staged edits of each GUN.
+def status(
+    ctx: typer.Context,
+    guns: GunsArgument = None,
+    all_guns: AllOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """List the staged edits of each GUN (default: every GUN with staged edits).
 
     Example: offtrust status --json
     """
     from offtrust.ops.staging import status as op
 
-    rows = op(context(ctx), guns or None)
+    names = None if all_guns or not guns else resolve_guns(ctx, guns, False)
+    rows = op(context(ctx), names)
     if json_:
         print_json({"guns": rows})
         return

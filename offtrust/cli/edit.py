@@ -170,6 +170,28 @@ def witness(
     describe_commit(gun, op(context(ctx), gun, roles, passphrases()))
 
 
+def resign(
+    ctx: typer.Context,
+    gun: Annotated[str, typer.Argument(help="The GUN.")],
+    roles: Annotated[
+        list[str] | None, typer.Argument(help="Roles (default: all signable).")
+    ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="Lifetime, e.g. 90d, 6w, 3y (default: notary's)."),
+    ] = None,
+) -> None:
+    """Re-sign roles with the local keys: new version and expiry, same content.
+
+    Example: offtrust resign example.com/app targets --expires 2y
+    """
+    from offtrust.ops.edit import parse_duration
+    from offtrust.ops.edit import resign as op
+
+    lifetime = parse_duration(expires) if expires else None
+    describe_commit(gun, op(context(ctx), gun, roles or [], passphrases(), expires_in=lifetime))
+
+
 RoleOption = Annotated[
     str | None, typer.Option("--role", "-r", help="Role (default: targets/releases).")
 ]
@@ -216,3 +238,4 @@ def register(app: typer.Typer, delegation_app: typer.Typer) -> None:
     delegation_app.command("remove")(delegation_remove)
     delegation_app.command("purge")(delegation_purge)
     app.command("witness")(witness)
+    app.command("resign")(resign)

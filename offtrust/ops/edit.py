@@ -13,6 +13,7 @@ any of it fails.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from offtrust.errors import MissingKeyError, NotFoundError, UsageError
@@ -87,6 +88,8 @@ class Editor:
         self.edits: list[str] = []
         self._key_cache: dict[str, PrivateKey] = {}
         self._new_keys: list[tuple[PrivateKey, str, str]] = []
+        # Lifetime of every document this edit signs (notary's defaults if None).
+        self.expires_in: timedelta | None = None
 
     def remember_key(self, key: PrivateKey) -> None:
         """Use an already-decrypted private key for signing."""
@@ -225,7 +228,8 @@ class Editor:
         floor = self.base_versions.get(role, 0)
         if role not in self.state.staged or signed.version <= floor:
             signed.version = max(signed.version, floor) + 1
-        signed.set_expires(self.ctx.now() + default_expiry(role))
+        lifetime = self.expires_in if self.expires_in is not None else default_expiry(role)
+        signed.set_expires(self.ctx.now() + lifetime)
         signed.drop_unrecognized()
         md.unrecognized = {}
 
@@ -239,6 +243,14 @@ class Editor:
         if not self.changed and not self.removed:
             raise UsageError(f"{self.gun}: nothing to change")
         warnings: list[str] = []
+        if TIMESTAMP in self.changed:
+            raise UsageError("the timestamp is always signed by the server")
+        if SNAPSHOT in self.changed and not self.can_sign(SNAPSHOT):
+            raise MissingKeyError(
+                f"{self.gun}: the snapshot key is not local (the server signs the snapshot)",
+                hint=f"`offtrust fetch {self.gun} --server URL` gets a freshly signed one",
+            )
+        self.changed.discard(SNAPSHOT)
         for role in sorted(self.changed, key=lambda r: (r.count("/"), r), reverse=True):
             if role != TARGETS and role != ROOT and not is_delegation(role):
                 raise UsageError(f"cannot edit role {role}")
@@ -310,3 +322,57 @@ def check_parent_exists(state: RepoState, role: str) -> str:
     if parent not in state.roles:
         raise UsageError(f"parent role {parent} of {role} does not exist")
     return parent
+
+
+_UNITS = {
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+    "y": timedelta(days=365),
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``12h``, ``6w`` or ``3y`` as a timedelta.
+
+    Raises:
+        UsageError: not a positive number followed by h, d, w or y.
+    """
+    text = text.strip().lower()
+    unit = _UNITS.get(text[-1:]) if text else None
+    if unit is None or not text[:-1].isdigit() or int(text[:-1]) < 1:
+        raise UsageError(f"--expires takes a duration like 90d, 12h, 6w or 3y, not {text!r}")
+    return int(text[:-1]) * unit
+
+
+def resign(
+    ctx: Context,
+    gun: str,
+    roles: list[str],
+    passphrases: PassphraseSource,
+    *,
+    expires_in: timedelta | None = None,
+) -> CommitResult:
+    """Re-sign roles with the local keys: version + 1, a fresh expiry, same content.
+
+    With no roles, every role that local keys can sign (root, targets, the
+    delegations that have a document, and the snapshot when its key is local).
+
+    Raises:
+        NotFoundError: a role has no document.
+        MissingKeyError: no local key can sign a named role.
+        UsageError: the timestamp was named (the server signs it).
+    """
+    editor = Editor(ctx, gun, passphrases)
+    editor.expires_in = expires_in
+    if not roles:
+        candidates = [ROOT, *editor.state.targets_roles()]
+        roles = [r for r in candidates if editor.can_sign(r)]
+        if editor.state.get(SNAPSHOT) is not None and editor.can_sign(SNAPSHOT):
+            roles.append(SNAPSHOT)
+        if not roles:
+            raise MissingKeyError(f"{gun}: no local key can sign any of its roles")
+    for role in roles:
+        editor.mark(role)
+        editor.note(f"resign {role}")
+    return editor.commit()

@@ -383,3 +383,36 @@ def test_notary_repo_snapshot_resigned_offline_fresh_clients_accept(
     tags = listed_targets(repo, trust_dir=tmp_path / "fresh-2")
     assert set(tags) == {"v1", "v7", "v8"}
     assert set(listed_targets(repo)) == {"v1", "v7", "v8"}
+
+
+# --------------------------------------------------------------------------- #
+# 8. resign: every role the local keys hold, root included
+# --------------------------------------------------------------------------- #
+
+
+def test_resign_all_roles_accepted_by_server_and_old_root_clients(
+    make_notary_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_notary_repo("resign")
+    before = {
+        role: served(repo, role)["signed"]["version"]
+        for role in ("root", "targets", "snapshot", "targets/releases")
+    }
+    offline = copy_trust_dir(repo.trust_dir, tmp_path / "offline")
+    run_offtrust(offline, "resign", repo.gun, "--expires", "400d", passphrases=NOTARY_PASSPHRASES)
+    stage_and_publish(offline, repo.server, tmp_path)
+
+    from datetime import datetime, timezone
+
+    from offtrust.model.timefmt import parse_go_time
+
+    now = datetime.now(timezone.utc)
+    for role, version in before.items():
+        signed = served(repo, role)["signed"]
+        assert signed["version"] == version + 1, role
+        lifetime = parse_go_time(signed["expires"]) - now
+        assert 399 <= lifetime.days <= 400, (role, signed["expires"])
+    # The original directory pins root v1: notary walks to v2 and accepts it,
+    # and a fresh client trusts the new chain on first use.
+    assert set(listed_targets(repo)) == {"v1"}
+    assert set(listed_targets(repo, trust_dir=tmp_path / "fresh")) == {"v1"}
