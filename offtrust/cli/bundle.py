@@ -15,7 +15,6 @@ from offtrust.cli._common import (
     JsonOption,
     context,
     info,
-    per_gun,
     print_json,
     progress,
     resolve_guns,
@@ -244,7 +243,7 @@ def fetch(
     c = context(ctx)
     done, failed = run_per_gun(
         progress(resolve_guns(ctx, guns, all_guns), "fetching"),
-        lambda gun: fetch_gun(c, gun, client)
+        lambda gun: fetch_gun(c, gun, client),
     )
     _print_results(done, failed, json_)
     if failed:
@@ -300,6 +299,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(bundle_app, name="bundle")
     app.command("fetch")(fetch)
     app.command("publish")(publish)
-
-
-_ = per_gun

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any
 
@@ -12,7 +11,6 @@ from offtrust.cli._common import (
     AllOption,
     JsonOption,
     context,
-    info,
     print_json,
     print_table,
     resolve_guns,
@@ -159,6 +157,3 @@ def delegation_list(ctx: typer.Context, gun: GunArgument, json_: JsonOption = Fa
 def register(app: typer.Typer) -> None:
     app.command("inspect")(inspect)
     app.command("verify")(verify)
-
-
-_ = (json, info)

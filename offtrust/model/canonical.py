@@ -44,8 +44,10 @@ def _check(value: Any, path: str, like_float64: bool = False) -> Any:
                 raise InvalidMetadataError(f"{path}: object keys must be strings")
             if not _CONTROL.isdisjoint(k):
                 _check(k, path)
-            out[k] = v if v.__class__ is str and _CONTROL.isdisjoint(v) else _check(
-                v, f"{path}.{k}", like_float64
+            out[k] = (
+                v
+                if v.__class__ is str and _CONTROL.isdisjoint(v)
+                else _check(v, f"{path}.{k}", like_float64)
             )
         return out
     if isinstance(value, bool) or value is None:

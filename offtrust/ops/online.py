@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from offtrust.errors import (
     ConflictError,
     InvalidMetadataError,
-    NetworkError,
     OfftrustError,
     RollbackError,
     VerificationError,
@@ -358,6 +357,3 @@ def run_per_gun(items: Iterable[Any], action: Any) -> tuple[list[GUNResult], lis
                 GUNResult(gun, "failed", e.message + (f" (hint: {e.hint})" if e.hint else ""))
             )
     return done, failed
-
-
-_ = NetworkError
