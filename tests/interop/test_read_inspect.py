@@ -9,14 +9,14 @@ print for the same data.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from offtrust_helpers import notary_delegations as parse_notary_delegations
+from offtrust_helpers import run_offtrust
 from realtools import TrustRepo, copy_trust_dir, make_ecdsa_keypair
 
 # --------------------------------------------------------------------------- #
@@ -24,74 +24,9 @@ from realtools import TrustRepo, copy_trust_dir, make_ecdsa_keypair
 # --------------------------------------------------------------------------- #
 
 
-def offtrust(trust_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m offtrust -d TRUST_DIR ARGS...`` (no passphrases, no config)."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("OFFTRUST_", "DOCKER_", "NOTARY_"))
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "offtrust", "-d", str(trust_dir), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 def offtrust_ok(trust_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = offtrust(trust_dir, *args)
-    assert proc.returncode == 0, f"offtrust {args} -> {proc.returncode}\n{proc.stdout}{proc.stderr}"
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
-def parse_table(stdout: str, columns: Sequence[str]) -> list[list[str]]:
-    """Cells of a Go tabwriter table whose header row names ``columns``.
-
-    Cells are cut at the header's column offsets (tabwriter left-aligns every
-    cell of a column at the same offset), so cells may contain spaces. The
-    ``----`` row under the header is skipped; the table ends at a blank line.
-    """
-    lines = stdout.splitlines()
-    start = next(
-        i for i, line in enumerate(lines) if line.startswith(columns[0]) and columns[-1] in line
-    )
-    header = lines[start]
-    offsets = [header.index(c) for c in columns]
-    rows = []
-    body = lines[start + 1 :]
-    if body and set(body[0].replace(" ", "")) == {"-"}:
-        body = body[1:]
-    for line in body:
-        if not line.strip():
-            break
-        cells = [
-            line[a:b].strip() for a, b in zip(offsets, [*offsets[1:], len(line) + 1], strict=True)
-        ]
-        rows.append(cells)
-    return rows
-
-
-def parse_notary_delegations(stdout: str) -> dict[str, dict[str, Any]]:
-    """``notary delegation list`` -> {role: {"paths", "keyids", "threshold"}}.
-
-    A role takes one row per path / key ID; continuation rows leave ROLE empty.
-    The empty path is printed as ``"" <all paths>``.
-    """
-    roles: dict[str, dict[str, Any]] = {}
-    current: dict[str, Any] | None = None
-    for role, path, keyid, threshold in parse_table(
-        stdout, ["ROLE", "PATHS", "KEY IDS", "THRESHOLD"]
-    ):
-        if role:
-            current = roles[role] = {"paths": [], "keyids": [], "threshold": int(threshold)}
-        assert current is not None
-        if path:
-            current["paths"].append("" if path == '"" <all paths>' else path)
-        if keyid:
-            current["keyids"].append(keyid)
-    return roles
+    """``offtrust -d TRUST_DIR ARGS...`` with no passphrases; fails unless it exits 0."""
+    return run_offtrust(trust_dir, *args, passphrases=None)
 
 
 def docker_inspect(
@@ -259,7 +194,9 @@ def offtrust_delegations(repo: TrustRepo) -> dict[str, dict[str, Any]]:
 
 
 def notary_delegations(repo: TrustRepo) -> dict[str, dict[str, Any]]:
-    listed = parse_notary_delegations(repo.notary("delegation", "list", repo.gun).stdout)
+    stdout = repo.notary("delegation", "list", repo.gun).stdout
+    listed = parse_notary_delegations(stdout)
+    assert listed, stdout  # no table at all is a failure, not "no delegations"
     for row in listed.values():
         row["paths"] = sorted(row["paths"])
     return listed

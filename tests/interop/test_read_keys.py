@@ -8,15 +8,13 @@ key files, which notary migrates in place on its next run.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from offtrust_helpers import parse_table, run_offtrust
 from realtools import TrustRepo, copy_trust_dir, read_key_headers
 
 KeyRow = tuple[str, str, str]  # (role, gun, key id)
@@ -26,24 +24,9 @@ KeyRow = tuple[str, str, str]  # (role, gun, key id)
 NOTARY_MAX_GUN_WIDTH = 25
 
 
-def offtrust(trust_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m offtrust -d TRUST_DIR ARGS...`` (no passphrases, no config)."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("OFFTRUST_", "DOCKER_", "NOTARY_"))
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "offtrust", "-d", str(trust_dir), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 def offtrust_keys(trust_dir: Path, *args: str) -> list[dict[str, Any]]:
-    proc = offtrust(trust_dir, "key", "list", "--json", *args)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    """``offtrust key list --json ARGS...`` (no passphrases; must exit 0) -> its key rows."""
+    proc = run_offtrust(trust_dir, "key", "list", "--json", *args, passphrases=None)
     rows = json.loads(proc.stdout)["keys"]
     assert isinstance(rows, list)
     return rows
@@ -57,30 +40,6 @@ def notary_gun(gun: str) -> str:
 
 def as_notary_rows(rows: list[dict[str, Any]]) -> set[KeyRow]:
     return {(r["role"], notary_gun(r["gun"]), r["keyid"]) for r in rows}
-
-
-def parse_table(stdout: str, columns: Sequence[str]) -> list[list[str]]:
-    """Cells of a Go tabwriter table whose header row names ``columns``.
-
-    Cells are cut at the header's column offsets; the ``----`` row under the
-    header is skipped and the table ends at a blank line.
-    """
-    lines = stdout.splitlines()
-    start = next(
-        i for i, line in enumerate(lines) if line.startswith(columns[0]) and columns[-1] in line
-    )
-    header = lines[start]
-    offsets = [header.index(c) for c in columns]
-    body = lines[start + 1 :]
-    if body and set(body[0].replace(" ", "")) == {"-"}:
-        body = body[1:]
-    rows = []
-    for line in body:
-        if not line.strip():
-            break
-        ends = [*offsets[1:], len(line) + 1]
-        rows.append([line[a:b].strip() for a, b in zip(offsets, ends, strict=True)])
-    return rows
 
 
 def notary_key_rows(stdout: str) -> set[KeyRow]:

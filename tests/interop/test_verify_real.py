@@ -9,14 +9,13 @@ removed with the real tools fails verification but stays inspectable.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from offtrust_helpers import run_offtrust
 from realtools import TrustRepo, canonical_key_id, copy_trust_dir, refresh_cache
 
 # --------------------------------------------------------------------------- #
@@ -27,18 +26,8 @@ PROBLEM = re.compile(r"^  (error|warning): (\S+): (.*)$")
 
 
 def offtrust(trust_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m offtrust -d TRUST_DIR ARGS...`` (no passphrases, no config)."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("OFFTRUST_", "DOCKER_", "NOTARY_"))
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "offtrust", "-d", str(trust_dir), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    """``offtrust -d TRUST_DIR ARGS...`` with no passphrases; the caller checks the exit status."""
+    return run_offtrust(trust_dir, *args, passphrases=None, check=False)
 
 
 def error_roles(stdout: str) -> set[str]:

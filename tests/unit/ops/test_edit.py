@@ -5,18 +5,10 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import (
-    EXAMPLE,
-    EXAMPLE_NOW,
-    REPOSITORY_PASSPHRASE,
-    ROOT_PASSPHRASE,
-    copy_example,
-    read_tree,
-)
+from builders import EXAMPLE, EXAMPLE_NOW, read_tree
 
 from offtrust import crypto
 from offtrust.bundle import read_bundle
@@ -43,18 +35,6 @@ DIGEST_HEX = "cd" * 32
 DIGEST = f"sha256:{DIGEST_HEX}"
 ALICE = EXAMPLE["guns"][APP]["signers"]["alice"][0]["key_id"]
 BOB = EXAMPLE["guns"][APP]["signers"]["bob"][0]["key_id"]
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Context:
-    return Context(TrustDir(copy_example(tmp_path / "trust")), clock=lambda: EXAMPLE_NOW)
-
-
-@pytest.fixture
-def passphrases(monkeypatch: pytest.MonkeyPatch) -> Passphrases:
-    monkeypatch.setenv("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", ROOT_PASSPHRASE)
-    monkeypatch.setenv("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", REPOSITORY_PASSPHRASE)
-    return Passphrases(interactive=False)
 
 
 def published(ctx: Context, gun: str, role: str) -> Metadata[Any]:

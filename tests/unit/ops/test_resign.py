@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from builders import EXAMPLE_NOW, REPOSITORY_PASSPHRASE, ROOT_PASSPHRASE, copy_example
+from builders import EXAMPLE_NOW
 
 from offtrust.errors import MissingKeyError, UsageError
 from offtrust.ops.context import Context
 from offtrust.ops.edit import parse_duration, resign
 from offtrust.ops.verify import verify_state
 from offtrust.passphrase import Passphrases
-from offtrust.store.layout import TrustDir
 
 APP, TOOLS = "example.com/app", "example.com/tools"
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Context:
-    return Context(TrustDir(copy_example(tmp_path / "trust")), clock=lambda: EXAMPLE_NOW)
-
-
-@pytest.fixture
-def passphrases(monkeypatch: pytest.MonkeyPatch) -> Passphrases:
-    monkeypatch.setenv("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", ROOT_PASSPHRASE)
-    monkeypatch.setenv("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", REPOSITORY_PASSPHRASE)
-    return Passphrases(interactive=False)
 
 
 @pytest.mark.parametrize(
