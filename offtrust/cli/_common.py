@@ -32,8 +32,48 @@ def context(ctx: typer.Context) -> Any:
     return Context.at(obj.get("trust_dir") or default_trust_dir())
 
 
+def dumps_indented(value: Any, indent: int = 4, sort_keys: bool = False) -> str:
+    """``json.dumps(value, indent=indent, ensure_ascii=False)``, several times faster.
+
+    The standard library falls back to its pure-Python encoder whenever
+    ``indent`` is set; this walks containers itself and lets the C encoder
+    write the leaves, which matters for 100,000 signed tags.
+    """
+    leaf = json.JSONEncoder(ensure_ascii=False).encode
+    parts: list[str] = []
+    add = parts.append
+
+    def walk(node: Any, level: int) -> None:
+        if isinstance(node, dict):
+            if not node:
+                add("{}")
+                return
+            pad = "\n" + " " * (indent * (level + 1))
+            add("{")
+            items = sorted(node.items()) if sort_keys else node.items()
+            for i, (key, item) in enumerate(items):
+                add(("," if i else "") + pad + leaf(str(key)) + ": ")
+                walk(item, level + 1)
+            add("\n" + " " * (indent * level) + "}")
+        elif isinstance(node, (list, tuple)):
+            if not node:
+                add("[]")
+                return
+            pad = "\n" + " " * (indent * (level + 1))
+            add("[")
+            for i, item in enumerate(node):
+                add(("," if i else "") + pad)
+                walk(item, level + 1)
+            add("\n" + " " * (indent * level) + "]")
+        else:
+            add(leaf(node))
+
+    walk(value, 0)
+    return "".join(parts)
+
+
 def print_json(data: Any, *, indent: int = 2, sort_keys: bool = True) -> None:
-    text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=False)
+    text = dumps_indented(data, indent=indent, sort_keys=sort_keys)
     # Go's encoder escapes these; keep the output byte-comparable with Docker's.
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     sys.stdout.write(text + "\n")

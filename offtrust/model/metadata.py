@@ -281,7 +281,11 @@ class DelegatedRole:
 
     def matches(self, target: str) -> bool:
         """True when *target* lies in this role's paths (plain prefixes)."""
-        return any(target.startswith(p) for p in self.paths or [])
+        paths = self.paths
+        if not paths:
+            return False
+        # Most roles delegate every path ("" is a prefix of everything).
+        return "" in paths or target.startswith(tuple(paths))
 
 
 @dataclass
@@ -335,11 +339,14 @@ class TargetFile:
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> TargetFile:
         hashes = _take(data, "hashes", dict, where)
+        length = _take(data, "length", int, where)
+        # Fast path for the common shape; 100,000 targets pass through here.
+        extra = {} if len(data) == 2 else _rest(data, ("length", "hashes", "custom"))
         return cls(
-            length=_take(data, "length", int, where),
+            length=length,
             hashes=dict(hashes),
             custom=data.get("custom", _MISSING),
-            unrecognized=_rest(data, ("length", "hashes", "custom")),
+            unrecognized=extra,
         )
 
     def to_dict(self) -> dict[str, Any]:
