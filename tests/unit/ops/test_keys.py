@@ -1,0 +1,148 @@
+"""key generate and key load, as docker trust key generate/load behave."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from builders import REPOSITORY_PASSPHRASE
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from offtrust import crypto
+from offtrust.errors import (
+    InvalidKeyError,
+    UnreadableInputError,
+    UsageError,
+    WrongPassphraseError,
+)
+from offtrust.ops.context import Context
+from offtrust.ops.keys import generate_key, list_keys, load_key
+from offtrust.passphrase import Passphrases
+from offtrust.store.keystore import read_pem_headers
+
+
+def write_key(path: Path, data: bytes, mode: int = 0o600) -> Path:
+    path.write_bytes(data)
+    os.chmod(path, mode)
+    return path
+
+
+def pem(key: object, fmt: serialization.PrivateFormat, password: bytes | None = None) -> bytes:
+    encryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, fmt, encryption)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def p256() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def stored(ctx: Context, keyid: str) -> tuple[str, dict[str, str], int]:
+    path = ctx.trust.private / f"{keyid}.key"
+    pem_type, headers = read_pem_headers(path.read_bytes())
+    return pem_type, headers, path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL],
+    ids=["pkcs8", "sec1"],
+)
+def test_load_unencrypted_ec_is_stored_encrypted_under_the_name(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path, p256: ec.EllipticCurvePrivateKey, fmt
+) -> None:
+    path = write_key(tmp_path / "k.pem", pem(p256, fmt))
+    result = load_key(ctx, path, "dana", passphrases)
+    pem_type, headers, mode = stored(ctx, result["keyid"])
+    assert (pem_type, headers, mode) == ("ENCRYPTED PRIVATE KEY", {"role": "dana"}, 0o600)
+    again = ctx.keys.load(result["keyid"], passphrases)
+    assert again.keyid == result["keyid"]
+    assert result["algorithm"] == "ecdsa"
+
+
+def test_load_encrypted_pkcs8_with_the_repository_passphrase(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path, p256: ec.EllipticCurvePrivateKey
+) -> None:
+    data = pem(p256, serialization.PrivateFormat.PKCS8, REPOSITORY_PASSPHRASE.encode())
+    path = write_key(tmp_path / "enc.pem", data)
+    result = load_key(ctx, path, "erin", passphrases)
+    assert ctx.keys.load(result["keyid"], passphrases).keyid == result["keyid"]
+
+
+def test_load_encrypted_with_another_passphrase_is_refused(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path, p256: ec.EllipticCurvePrivateKey
+) -> None:
+    data = pem(p256, serialization.PrivateFormat.PKCS8, b"something else entirely")
+    path = write_key(tmp_path / "enc.pem", data)
+    before = sorted(p.name for p in ctx.trust.private.iterdir())
+    with pytest.raises(WrongPassphraseError):
+        load_key(ctx, path, "erin", passphrases)
+    assert sorted(p.name for p in ctx.trust.private.iterdir()) == before
+
+
+def test_load_pkcs1_rsa(ctx: Context, passphrases: Passphrases, tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = write_key(tmp_path / "rsa.pem", pem(key, serialization.PrivateFormat.TraditionalOpenSSL))
+    assert path.read_bytes().startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    result = load_key(ctx, path, "rsa-signer", passphrases)
+    assert result["algorithm"] == "rsa"
+    method, signature = ctx.keys.load(result["keyid"], passphrases).sign(b"msg")
+    assert method == "rsapss" and len(signature) == 256
+
+
+def test_load_refuses_short_rsa(ctx: Context, passphrases: Passphrases, tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    path = write_key(tmp_path / "rsa.pem", pem(key, serialization.PrivateFormat.PKCS8))
+    with pytest.raises(InvalidKeyError, match="2048"):
+        load_key(ctx, path, "weak", passphrases)
+
+
+def test_load_refuses_a_file_others_can_read(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path, p256: ec.EllipticCurvePrivateKey
+) -> None:
+    path = write_key(tmp_path / "k.pem", pem(p256, serialization.PrivateFormat.PKCS8), 0o644)
+    with pytest.raises(UnreadableInputError, match="readable or writable by others"):
+        load_key(ctx, path, "dana", passphrases)
+
+
+def test_role_header_of_the_input_wins(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path, p256: ec.EllipticCurvePrivateKey
+) -> None:
+    block = crypto.parse_pem(pem(p256, serialization.PrivateFormat.PKCS8))[0]
+    data = crypto.encode_pem(crypto.PemBlock(block.type, {"role": "from-header"}, block.der))
+    result = load_key(ctx, write_key(tmp_path / "k.pem", data), "ignored", passphrases)
+    assert stored(ctx, result["keyid"])[1] == {"role": "from-header"}
+
+
+def test_generate_writes_key_and_pub(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path
+) -> None:
+    result = generate_key(ctx, "frank", tmp_path, passphrases)
+    pub = tmp_path / "frank.pub"
+    assert pub.stat().st_mode & 0o777 == 0o600
+    public = crypto.load_public_key_pem(pub.read_bytes())
+    assert public.keyid == result["keyid"]
+    assert read_pem_headers(pub.read_bytes()) == ("PUBLIC KEY", {"role": "frank"})
+    assert stored(ctx, result["keyid"])[:2] == ("ENCRYPTED PRIVATE KEY", {"role": "frank"})
+    rows = {r["keyid"]: r for r in list_keys(ctx)}
+    assert rows[result["keyid"]]["role"] == "frank"
+
+
+def test_generate_refuses_existing_pub_and_bad_names(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path
+) -> None:
+    (tmp_path / "gail.pub").write_text("taken")
+    with pytest.raises(UsageError, match="already exists"):
+        generate_key(ctx, "gail", tmp_path, passphrases)
+    for name in ("Gail", "-x", "a/b", ""):
+        with pytest.raises(UsageError):
+            generate_key(ctx, name, tmp_path, passphrases)
+    with pytest.raises(UsageError, match="algorithm"):
+        generate_key(ctx, "hal", tmp_path, passphrases, algorithm="dsa")
+    assert not list(tmp_path.glob("hal*"))
