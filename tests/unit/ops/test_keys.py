@@ -93,7 +93,8 @@ def test_load_pkcs1_rsa(ctx: Context, passphrases: Passphrases, tmp_path: Path) 
     result = load_key(ctx, path, "rsa-signer", passphrases)
     assert result["algorithm"] == "rsa"
     method, signature = ctx.keys.load(result["keyid"], passphrases).sign(b"msg")
-    assert method == "rsapss" and len(signature) == 256
+    assert method == "rsapss"
+    assert len(signature) == 256
 
 
 def test_load_refuses_short_rsa(ctx: Context, passphrases: Passphrases, tmp_path: Path) -> None:
