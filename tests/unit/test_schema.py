@@ -898,3 +898,19 @@ def test_documents_are_not_modified() -> None:
     schema_error("targets", document)
     del document["signed"]["targets"]["bad"]
     assert document == before
+
+
+def test_inlined_quick_check_agrees_on_real_files() -> None:
+    # The quick path must accept what the reference validator accepts, or
+    # every valid file would pay for the slow path.
+    root = Path(__file__).resolve().parents[2] / "fixtures" / "example-trust" / "tuf"
+    files = sorted(root.rglob("*.json"))
+    assert files
+    for path in files:
+        role = path.stem if path.parent.name == "metadata" else "targets"
+        kind = role if role in ("root", "snapshot", "timestamp") else "targets"
+        document = json.loads(path.read_bytes())
+        assert schema._is_valid(kind, document), path
+        broken = json.loads(path.read_bytes())
+        broken["signed"]["version"] = 0
+        assert not schema._is_valid(kind, broken), path
