@@ -48,6 +48,13 @@ class NotFoundError(OfftrustError):
     exit_code = 2
 
 
+class NothingToDoError(NotFoundError):
+    """What the command would change is not there (no such signer, key not listed).
+
+    Across ``--all`` this is not a failure: the GUN is reported as skipped.
+    """
+
+
 class StoreError(OfftrustError):
     """The trust directory could not be read or written (permissions, layout, I/O)."""
 

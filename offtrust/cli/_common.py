@@ -175,24 +175,43 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
-def per_gun(guns: list[str], action: Any, describe: Any) -> None:
+def per_gun(guns: list[str], action: Any, describe: Any, *, skip_absent: bool = False) -> None:
     """Run *action(gun)* for each GUN; report failures at the end, not on the first.
+
+    Args:
+        guns: the GUNs to work on.
+        action: ``action(gun)`` does the work and returns what *describe* prints.
+        describe: ``describe(gun, result)`` reports one GUN's success.
+        skip_absent: with ``--all``, a GUN that has nothing to change (no such
+            signer, key not listed) is skipped rather than failed.
 
     Raises:
         OfftrustError: the failure of the only GUN, or a summary of several.
     """
-    from offtrust.errors import OfftrustError
+    from offtrust.errors import NothingToDoError, OfftrustError
 
     failed: list[tuple[str, OfftrustError]] = []
+    skipped: list[tuple[str, NothingToDoError]] = []
     for gun in progress(guns, "working"):
         try:
             result = action(gun)
+        except NothingToDoError as e:
+            if not skip_absent:
+                failed.append((gun, e))
+                if len(guns) > 1:
+                    sys.stderr.write(f"offtrust: error: {gun}: {e.message}\n")
+                continue
+            skipped.append((gun, e))
+            info(f"{gun}: skipped: {e.message}")
+            continue
         except OfftrustError as e:
             failed.append((gun, e))
             if len(guns) > 1:
                 sys.stderr.write(f"offtrust: error: {gun}: {e.message}\n")
             continue
         describe(gun, result)
+    if skipped and len(skipped) == len(guns):
+        raise NothingToDoError(f"nothing to change in any of the {len(guns)} GUN(s)")
     if not failed:
         return
     if len(guns) == 1:

@@ -86,7 +86,7 @@ def signer_remove(
             confirm(f"{e.message}. Remove {name} anyway?", yes=False)
             return op(c, name, gun, source, force=True)
 
-    per_gun(resolve_guns(ctx, guns, all_guns), action, describe_commit)
+    per_gun(resolve_guns(ctx, guns, all_guns), action, describe_commit, skip_absent=all_guns)
 
 
 def delegation_add(
@@ -153,7 +153,12 @@ def delegation_purge(
         raise UsageError("--key KEYID is required")
     c = context(ctx)
     source = passphrases()
-    per_gun(resolve_guns(ctx, guns, all_guns), lambda g: op(c, g, key, source), describe_commit)
+    per_gun(
+        resolve_guns(ctx, guns, all_guns),
+        lambda g: op(c, g, key, source),
+        describe_commit,
+        skip_absent=all_guns,
+    )
 
 
 def witness(

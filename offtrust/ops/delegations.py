@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from offtrust.errors import ConflictError, NotFoundError, UsageError
+from offtrust.errors import ConflictError, NotFoundError, NothingToDoError, UsageError
 from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import TARGETS, DelegatedRole, Targets
 from offtrust.model.roles import RELEASES
@@ -157,7 +157,7 @@ def signer_remove(
     targets = editor.targets(TARGETS)
     entry = targets.delegations.get(role)
     if entry is None:
-        raise NotFoundError(f"no signer {name} in {gun}")
+        raise NothingToDoError(f"no signer {name} in {gun}")
     releases = targets.delegations.get(RELEASES)
     if releases is not None:
         gone = [k for k in releases.key_ids if k in entry.key_ids]
@@ -172,7 +172,33 @@ def signer_remove(
             _remove_keys(targets, releases, gone)
     _remove_role(editor, targets, role)
     editor.note(f"signer remove {name}")
-    return editor.commit()
+    result = editor.commit()
+    result.warnings += _unsigned_after_key_removal(editor, [RELEASES])
+    return result
+
+
+def _unsigned_after_key_removal(editor: Editor, roles: list[str]) -> list[str]:
+    """Warn about delegations whose file no longer carries enough valid signatures.
+
+    Removing a signer's key from a role does not re-sign that role's own file;
+    if the removed key was the one that signed it, clients stop trusting its
+    tags until someone re-signs it (``witness``).
+    """
+    from offtrust.model.verify import count_valid_signatures
+
+    warnings = []
+    for role in roles:
+        md = editor.state.get(role)
+        found = editor.state.delegation_entry(role)
+        if md is None or found is None or role in editor.changed:
+            continue
+        keys, threshold = editor.role_keys(role)
+        if len(count_valid_signatures(md, keys)) < threshold:
+            warnings.append(
+                f"{role} is no longer validly signed (its signing key was removed); "
+                f"re-sign it with `offtrust witness {editor.gun} {role}`"
+            )
+    return warnings
 
 
 def delegation_add(
@@ -257,9 +283,11 @@ def delegation_purge(
         _remove_keys(parent, live, ids)
         touched.append(entry.name)
     if not touched:
-        raise NotFoundError(f"no delegation of {gun} lists key {keyid}")
+        raise NothingToDoError(f"no delegation of {gun} lists key {keyid}")
     editor.note(f"delegation purge {keyid[:12]} from {', '.join(touched)}")
-    return editor.commit()
+    result = editor.commit()
+    result.warnings += _unsigned_after_key_removal(editor, touched)
+    return result
 
 
 def witness(
