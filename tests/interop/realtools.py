@@ -380,88 +380,121 @@ def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     path.chmod(0o600)
 
 
-def make_tls_material(directory: Path) -> tuple[Path, Path, Path]:
-    """Create a throwaway CA and a server certificate for 127.0.0.1 / localhost.
+def write_certificate(path: Path, cert: x509.Certificate) -> Path:
+    """Write *cert* to *path* as PEM and return *path*."""
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
 
-    Returns:
-        (ca_file, cert_file, key_file), all PEM.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
-    not_before = now - dt.timedelta(days=1)
-    not_after = now + dt.timedelta(days=30)
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "offtrust interop test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    """digitalSignature, plus keyCertSign and cRLSign for a CA."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
     )
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
+
+def _cert_builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, days: int
+) -> x509.CertificateBuilder:
+    """A builder with a random serial, valid from one day ago until *days* days from now."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
+
+
+def make_ca(
+    common_name: str, *, days: int = 30
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A throwaway self-signed P-256 CA (pathlen 0), valid from a day ago for *days* days.
+
+    Returns:
+        (private key, certificate).
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        _cert_builder(name, name, key.public_key(), days)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def make_server_cert(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    *,
+    ips: Sequence[str] = ("127.0.0.1",),
+    dns_names: Sequence[str] = (),
+    days: int = 30,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A P-256 TLS server certificate signed by *ca_key* / *ca_cert*.
+
+    The subject alternative names are exactly *ips* then *dns_names* (nothing
+    else), the common name is the first of them; the certificate is valid from
+    a day ago for *days* days, for serverAuth only.
+
+    Returns:
+        (private key, certificate).
+    """
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    sans += [x509.DNSName(name) for name in dns_names]
+    common_name = [*ips, *dns_names][0]
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        _cert_builder(subject, ca_cert.subject, key.public_key(), days)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
         )
         .sign(ca_key, hashes.SHA256())
     )
+    return key, cert
 
-    ca_file = directory / "ca.crt"
-    cert_file = directory / "server.crt"
+
+def make_tls_material(
+    directory: Path,
+    *,
+    ca_name: str = "offtrust interop test CA",
+    dns_names: Sequence[str] = ("localhost",),
+    days: int = 30,
+) -> tuple[Path, Path, Path]:
+    """Create a throwaway CA and a server certificate for IP 127.0.0.1 (+ *dns_names*).
+
+    Writes ``ca.crt``, ``server.crt`` and ``server.key`` (mode 0600) in *directory*.
+
+    Returns:
+        (ca_file, cert_file, key_file), all PEM.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = make_ca(ca_name, days=days)
+    key, cert = make_server_cert(
+        ca_key, ca_cert, ips=("127.0.0.1",), dns_names=dns_names, days=days
+    )
+    ca_file = write_certificate(directory / "ca.crt", ca_cert)
+    cert_file = write_certificate(directory / "server.crt", cert)
     key_file = directory / "server.key"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_private_key(key_file, key)
     return ca_file, cert_file, key_file
 

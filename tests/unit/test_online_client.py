@@ -1,19 +1,18 @@
 """The Notary server client against a small real HTTP(S) server on 127.0.0.1.
 
 The fake server is ``http.server`` in a thread; each test installs a handler
-``(request) -> Response``. TLS tests use a throwaway CA made here. The interop
-tests at the end run the real ``notary-server`` (see tests/interop/realtools.py).
+``(request) -> Response``. TLS tests use a throwaway CA made by
+tests/interop/realtools.py; the interop tests at the end use the same module to
+run the real ``notary-server``.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import email.parser
 import email.policy
 import hashlib
 import importlib.util
-import ipaddress
 import json
 import socket
 import ssl
@@ -28,10 +27,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from offtrust.errors import (
     AuthError,
@@ -191,79 +186,30 @@ class TLSMaterial:
     server_context: ssl.SSLContext
 
 
-def _make_ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
+def _realtools() -> ModuleType:
+    """tests/interop/realtools.py, shared with the interop suite (one module object)."""
+    module = sys.modules.get("realtools")
+    if module is None:
+        path = Path(__file__).resolve().parents[1] / "interop" / "realtools.py"
+        spec = importlib.util.spec_from_file_location("realtools", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["realtools"] = module
+        spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TLSMaterial:
     """A throwaway CA, a server certificate for IP 127.0.0.1 only, and an unrelated CA."""
+    realtools = _realtools()
     directory = tmp_path_factory.mktemp("tls")
-    ca_key, ca_cert = _make_ca("offtrust unit-test CA")
-    _, other_ca = _make_ca("offtrust unrelated CA")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
+    ca_file, cert_file, key_file = realtools.make_tls_material(
+        directory, ca_name="offtrust unit-test CA", dns_names=(), days=2
     )
-    ca_file = directory / "ca.crt"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    other_ca_file = directory / "other-ca.crt"
-    other_ca_file.write_bytes(other_ca.public_bytes(serialization.Encoding.PEM))
-    cert_file = directory / "server.crt"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file = directory / "server.key"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    _, other_ca = realtools.make_ca("offtrust unrelated CA", days=2)
+    other_ca_file = realtools.write_certificate(directory / "other-ca.crt", other_ca)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     return TLSMaterial(ca_file=ca_file, other_ca_file=other_ca_file, server_context=context)
@@ -1017,20 +963,6 @@ def test_tls_against_a_plain_http_server(fake: FakeNotary) -> None:
 # --------------------------------------------------------------------------- #
 # Interop: the real notary-server
 # --------------------------------------------------------------------------- #
-
-
-def _realtools() -> ModuleType:
-    """tests/interop/realtools.py, shared with the interop suite (one module object)."""
-    module = sys.modules.get("realtools")
-    if module is None:
-        path = Path(__file__).resolve().parents[1] / "interop" / "realtools.py"
-        spec = importlib.util.spec_from_file_location("realtools", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["realtools"] = module
-        spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
