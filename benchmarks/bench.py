@@ -32,10 +32,10 @@ from offtrust.model.metadata import (
     TIMESTAMP,
     DelegatedRole,
     Delegations,
-    MetaFile,
     Metadata,
-    Root,
+    MetaFile,
     RoleKeys,
+    Root,
     Signature,
     Snapshot,
     TargetFile,
@@ -60,35 +60,65 @@ def _sign(md: Metadata, keys: list[tuple[str, crypto.PrivateKey]]) -> bytes:
     return md.to_bytes()
 
 
-def build_repo(trust: TrustDir, gun: str, root_key: crypto.PrivateKey, n_targets: int,
-               now: datetime) -> None:
+def build_repo(
+    trust: TrustDir, gun: str, root_key: crypto.PrivateKey, n_targets: int, now: datetime
+) -> None:
     later = format_go_time(now + timedelta(days=365))
     cert = crypto.make_root_certificate(root_key, gun, now)
-    t_key, s_key, ts_key, r_key = (crypto.ed25519_private_key_from_seed(os.urandom(32))
-                                   for _ in range(4))
+    t_key, s_key, ts_key, r_key = (
+        crypto.ed25519_private_key_from_seed(os.urandom(32)) for _ in range(4)
+    )
     pubs = {k: k.public_key() for k in (t_key, s_key, ts_key, r_key)}
-    root = Root(version=1, expires=later, unrecognized={},
-                keys={cert.keyid: cert, **{p.keyid: p for k, p in pubs.items() if k is not r_key}},
-                roles={ROOT: RoleKeys([cert.keyid], 1), TARGETS: RoleKeys([pubs[t_key].keyid], 1),
-                       SNAPSHOT: RoleKeys([pubs[s_key].keyid], 1),
-                       TIMESTAMP: RoleKeys([pubs[ts_key].keyid], 1)})
+    root = Root(
+        version=1,
+        expires=later,
+        unrecognized={},
+        keys={cert.keyid: cert, **{p.keyid: p for k, p in pubs.items() if k is not r_key}},
+        roles={
+            ROOT: RoleKeys([cert.keyid], 1),
+            TARGETS: RoleKeys([pubs[t_key].keyid], 1),
+            SNAPSHOT: RoleKeys([pubs[s_key].keyid], 1),
+            TIMESTAMP: RoleKeys([pubs[ts_key].keyid], 1),
+        },
+    )
     files: dict[str, bytes] = {}
     files[ROOT] = _sign(Metadata(root, []), [(cert.keyid, root_key)])
     rel = pubs[r_key]
-    targets = Targets(version=1, expires=later, unrecognized={}, targets={},
-                      delegations=Delegations(keys={rel.keyid: rel}, roles=[
-                          DelegatedRole("targets/releases", [rel.keyid], 1, [""])]))
+    targets = Targets(
+        version=1,
+        expires=later,
+        unrecognized={},
+        targets={},
+        delegations=Delegations(
+            keys={rel.keyid: rel}, roles=[DelegatedRole("targets/releases", [rel.keyid], 1, [""])]
+        ),
+    )
     files[TARGETS] = _sign(Metadata(targets, []), [(pubs[t_key].keyid, t_key)])
     digest = "q" * 43 + "="
-    releases = Targets(version=1, expires=later, unrecognized={}, delegations=Delegations(),
-                       targets={f"v{i}": TargetFile(length=1000 + i, hashes={"sha256": digest})
-                                for i in range(n_targets)})
+    releases = Targets(
+        version=1,
+        expires=later,
+        unrecognized={},
+        delegations=Delegations(),
+        targets={
+            f"v{i}": TargetFile(length=1000 + i, hashes={"sha256": digest})
+            for i in range(n_targets)
+        },
+    )
     files["targets/releases"] = _sign(Metadata(releases, []), [(rel.keyid, r_key)])
-    snap = Snapshot(version=1, expires=later, unrecognized={},
-                    meta={r: MetaFile.for_bytes(files[r]) for r in files})
+    snap = Snapshot(
+        version=1,
+        expires=later,
+        unrecognized={},
+        meta={r: MetaFile.for_bytes(files[r]) for r in files},
+    )
     files[SNAPSHOT] = _sign(Metadata(snap, []), [(pubs[s_key].keyid, s_key)])
-    ts = Timestamp(version=1, expires=later, unrecognized={},
-                   meta={SNAPSHOT: MetaFile.for_bytes(files[SNAPSHOT])})
+    ts = Timestamp(
+        version=1,
+        expires=later,
+        unrecognized={},
+        meta={SNAPSHOT: MetaFile.for_bytes(files[SNAPSHOT])},
+    )
     files[TIMESTAMP] = _sign(Metadata(ts, []), [(pubs[ts_key].keyid, ts_key)])
     base = trust.published_dir(gun)
     write_many({TrustDir.role_file(base, r): d for r, d in files.items()})
@@ -108,15 +138,23 @@ def build(path: Path, n_keys: int, n_repos: int, n_targets: int) -> TrustDir:
     store = KeyStore(trust)
     extra = max(0, n_keys - 2 * n_repos - 1)
     for i in range(extra):
-        store.save(crypto.ed25519_private_key_from_seed(os.urandom(32)),
-                   role=f"signer{i}", passphrase=PASSPHRASE)
+        store.save(
+            crypto.ed25519_private_key_from_seed(os.urandom(32)),
+            role=f"signer{i}",
+            passphrase=PASSPHRASE,
+        )
     return trust
 
 
 def timed(label: str, args: list[str], env: dict[str, str]) -> tuple[str, float, int]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "offtrust", *args], env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "offtrust", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return label, time.perf_counter() - start, proc.returncode
 
 
@@ -131,10 +169,15 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         trust = build(tmp / "trust", args.keys, args.repos, args.targets)
-        print(f"built {args.repos} repos, ~{args.keys} keys, {args.targets} targets "
-              f"in {time.perf_counter() - t0:.1f}s at {trust.path}")
-        env = dict(os.environ, DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=PASSPHRASE,
-                   DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE=PASSPHRASE)
+        print(
+            f"built {args.repos} repos, ~{args.keys} keys, {args.targets} targets "
+            f"in {time.perf_counter() - t0:.1f}s at {trust.path}"
+        )
+        env = dict(
+            os.environ,
+            DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=PASSPHRASE,
+            DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE=PASSPHRASE,
+        )
         d = ["-d", str(trust.path)]
         digest = "sha256:" + "ab" * 32
         runs = [
@@ -143,8 +186,10 @@ def main() -> None:
             ("key list --json", [*d, "key", "list", "--json"]),
             (f"verify big ({args.targets} targets)", [*d, "verify", "example.com/big"]),
             (f"inspect big ({args.targets} targets)", [*d, "inspect", "example.com/big"]),
-            ("target add into big", [*d, "target", "add", "example.com/big", "new", "--digest",
-                                     digest, "--size", "1"]),
+            (
+                "target add into big",
+                [*d, "target", "add", "example.com/big", "new", "--digest", digest, "--size", "1"],
+            ),
             ("stage big", [*d, "stage", "--output", str(tmp / "big.bundle")]),
             ("bundle verify big", ["bundle", "verify", str(tmp / "big.bundle")]),
             (f"verify --all ({args.repos} repos)", [*d, "verify", "--all"]),
