@@ -801,10 +801,14 @@ class NotaryClient:
 
     def _raise_unauthorized(self, reply: _Reply, what: str) -> NoReturn:
         challenge = self._pick_challenge(reply)
-        if challenge is not None and challenge.params.get("error") == "insufficient_scope":
-            scope = challenge.params.get("scope", "")
-            raise AuthError(f"{self.server} refused {what}: the credentials lack scope {scope}")
         who = f"user {self._auth.username!r}" if self._auth.has_credentials else "anonymous access"
+        if challenge is not None and challenge.params.get("error") == "insufficient_scope":
+            # Token services commonly give anonymous users a token without
+            # access, so this is not only about credentials that were given.
+            scope = challenge.params.get("scope", "")
+            raise AuthError(
+                f"{self.server} refused {what} for {who}: the token lacks scope {scope}"
+            )
         raise AuthError(f"{self.server} refused {what} for {who} (HTTP 401)")
 
     def _fetch_token(self, challenge: Challenge, scope: str) -> str:

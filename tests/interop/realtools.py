@@ -534,11 +534,18 @@ class NotaryServer:
 
     @classmethod
     def start(
-        cls, workdir: Path, *, startup_timeout: float = 30.0, attempts: int = 3
+        cls,
+        workdir: Path,
+        *,
+        startup_timeout: float = 30.0,
+        attempts: int = 3,
+        extra_config: Mapping[str, Any] | None = None,
     ) -> NotaryServer:
         """Create TLS material and config in ``workdir`` and start notary-server.
 
         Retries with a new port if the chosen one was taken in the meantime.
+        ``extra_config`` sections replace or add top-level sections of the
+        config (e.g. ``{"auth": {...}}``); by default none are.
 
         Raises:
             ServerStartError: the server exited or did not answer the health check.
@@ -562,6 +569,7 @@ class NotaryServer:
                 "storage": {"backend": "memory"},
                 "logging": {"level": "warn"},
             }
+            config.update(extra_config or {})
             config_file.write_text(json.dumps(config, indent=2))
             server = cls(
                 workdir=workdir,

@@ -822,6 +822,36 @@ def test_401_after_auth_is_auth_error(fake: FakeNotary) -> None:
     assert len(fake.requests) == 3
 
 
+@pytest.mark.parametrize(
+    ("auth", "who"),
+    [
+        (None, "for anonymous access"),
+        (Auth(username="alice", password=PASSWORD), "for user 'alice'"),
+    ],
+    ids=["anonymous", "user"],
+)
+def test_insufficient_scope_names_who_asked(fake: FakeNotary, auth: Auth | None, who: str) -> None:
+    """Token services give anonymous users a token without access: say so plainly."""
+    challenge = (
+        f'Bearer realm="{fake.url}/auth/token",service="notary-test",'
+        f'scope="repository:{GUN}:pull",error="insufficient_scope"'
+    )
+
+    def handler(req: Request) -> Response:
+        if req.path == "/auth/token":
+            return json_response(200, {"token": "no-access"})
+        return Response(401, b"{}", {"WWW-Authenticate": challenge})
+
+    fake.handler = handler
+    client = make_client(fake, auth=auth)
+    with pytest.raises(AuthError) as info:
+        client.get_metadata(GUN, "root")
+    message = str(info.value)
+    assert who in message
+    assert f"lacks scope repository:{GUN}:pull" in message
+    assert PASSWORD not in all_text(info.value)
+
+
 def test_preset_token_is_sent_directly(fake: FakeNotary) -> None:
     fake.handler = lambda req: (
         Response(200, b"ok")
