@@ -290,26 +290,38 @@ class DelegatedRole:
 
 @dataclass
 class Delegations:
+    """``delegations``; ``roles_null`` records a file that says ``"roles": null``.
+
+    Notary writes ``null`` once its last delegation was removed (a nil Go
+    slice); it is written back as read while no role is added, so the
+    signature over the canonical bytes still holds.
+    """
+
     keys: dict[str, PublicKey] = field(default_factory=dict)
     roles: list[DelegatedRole] = field(default_factory=list)
     unrecognized: dict[str, Any] = field(default_factory=dict)
+    roles_null: bool = field(default=False, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> Delegations:
-        roles = data.get("roles") or []
+        raw_roles = data.get("roles")
+        roles = raw_roles or []
         if not isinstance(roles, list):
             raise InvalidMetadataError(f"{where}.roles: must be a list")
         return cls(
             keys=_keys_from_dict(data.get("keys"), f"{where}.keys"),
             roles=[DelegatedRole.from_dict(r, f"{where}.roles[{i}]") for i, r in enumerate(roles)],
             unrecognized=_rest(data, ("keys", "roles")),
+            roles_null="roles" in data and raw_roles is None,
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.unrecognized,
             "keys": {keyid: key.to_dict() for keyid, key in self.keys.items()},
-            "roles": [role.to_dict() for role in self.roles],
+            "roles": None
+            if self.roles_null and not self.roles
+            else [role.to_dict() for role in self.roles],
         }
 
     def get(self, name: str) -> DelegatedRole | None:

@@ -103,6 +103,8 @@ def _remove_keys(parent: Targets, entry: DelegatedRole, keyids: list[str]) -> No
 
 def _remove_role(editor: Editor, parent: Targets, role: str) -> None:
     parent.delegations.roles = [r for r in parent.delegations.roles if r.name != role]
+    # Notary leaves `"roles": null` once its last delegation is removed.
+    parent.delegations.roles_null = not parent.delegations.roles
     parent.delegations.prune_unused_keys()
     editor.drop_role(role)
 

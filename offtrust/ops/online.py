@@ -124,6 +124,7 @@ def _check_root_update(
         raise RollbackError(f"{gun}: server root version {new_v} is older than the trusted {old_v}")
     if new_v == old_v:
         if new.to_bytes() != trusted.to_bytes():
+            _require_root_signatures(gun, new, trusted, "the trusted root keys")
             raise VerificationError(
                 f"{gun}: the server's root v{new_v} differs from the trusted root of that version"
             )
@@ -137,14 +138,31 @@ def _check_root_update(
             if data is None:
                 raise VerificationError(f"{gun}: the server does not serve root v{version}")
             current = parse_metadata(data, ROOT, f"{client.server}/{gun}/{version}.root.json")
-        for label, keys_from in (("previous", previous), ("its own", current)):
-            keys = keys_from.signed.role_keys(ROOT)
-            valid = count_valid_signatures(current, keys)
-            if len(valid) < keys_from.signed.threshold(ROOT):
-                raise VerificationError(
-                    f"{gun}: root v{version} is not signed by the threshold of {label} root keys"
-                )
+        label = (
+            "the trusted root keys"
+            if previous is trusted
+            else f"the root keys of v{previous.signed.version}"
+        )
+        _require_root_signatures(gun, current, previous, label)
+        _require_root_signatures(gun, current, current, "its own root keys")
         previous = current
+
+
+def _require_root_signatures(
+    gun: str, root: Metadata[Any], keys_from: Metadata[Any], label: str
+) -> None:
+    """*root* carries a threshold of valid signatures by the root keys of *keys_from*.
+
+    Raises:
+        VerificationError: naming *label* (which keys were missing).
+    """
+    valid = count_valid_signatures(root, keys_from.signed.role_keys(ROOT))
+    threshold = keys_from.signed.threshold(ROOT)
+    if len(valid) < threshold:
+        raise VerificationError(
+            f"{gun}: the server's root v{root.signed.version} is not signed by {label} "
+            f"({len(valid)} of threshold {threshold})"
+        )
 
 
 def fetch_gun(ctx: Context, gun: str, client: NotaryClient) -> GUNResult:

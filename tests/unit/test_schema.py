@@ -600,7 +600,7 @@ REJECTED = [
     (
         "targets",
         _set("signed.delegations.roles", {}),
-        "$.signed.delegations.roles: {} is not of type 'array'",
+        "$.signed.delegations.roles: {} is not of type 'array', 'null'",
     ),
     ("snapshot", _delete("signed.meta.root"), "$.signed.meta: 'root' is a required property"),
     (

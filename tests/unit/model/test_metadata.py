@@ -327,3 +327,19 @@ def test_format_then_parse_round_trips() -> None:
     when = datetime(2031, 5, 6, 7, 8, 9, 120000, timezone.utc)
     assert format_go_time(when) == "2031-05-06T07:08:09.12Z"
     assert parse_go_time(format_go_time(when)) == when
+
+
+def test_delegations_roles_null_round_trips_as_null() -> None:
+    # What notary writes once its last delegation was removed.
+    signed = {
+        "_type": "Targets",
+        "delegations": {"keys": {}, "roles": None},
+        "expires": "2030-01-01T00:00:00Z",
+        "targets": {},
+        "version": 3,
+    }
+    md = Metadata.from_dict({"signed": signed, "signatures": []}, "targets")
+    assert md.signed.delegations.roles == []
+    assert b'"delegations":{"keys":{},"roles":null}' in md.signed_bytes()
+    md.signed.delegations.roles.append(DelegatedRole("targets/a", ["0" * 64], 1, [""]))
+    assert b'"roles":[{' in md.signed_bytes()

@@ -120,9 +120,7 @@ def test_target_remove(ctx: Context, passphrases: Passphrases) -> None:
         target_remove(ctx, APP, "v1.0", passphrases)
 
 
-def test_wrong_passphrase_changes_nothing(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_wrong_passphrase_changes_nothing(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "wrong")
     before = read_tree(ctx.trust.path)
     with pytest.raises(WrongPassphraseError):
@@ -189,6 +187,15 @@ def test_delegation_remove_whole_role(ctx: Context, passphrases: Passphrases) ->
     assert_verifies(ctx, APP)
 
 
+def test_removing_the_last_delegation_writes_roles_null_like_notary(
+    ctx: Context, passphrases: Passphrases
+) -> None:
+    for role in ("targets/alice", "targets/bob", RELEASES):
+        delegation_remove(ctx, APP, role, [], passphrases)
+    assert b'"delegations":{"keys":{},"roles":null}' in staged_bytes(ctx, APP, "targets")
+    assert_verifies(ctx, APP)
+
+
 def test_delegation_purge(ctx: Context, passphrases: Passphrases) -> None:
     delegation_purge(ctx, APP, ALICE, passphrases)
     delegations = ctx.repos.load(APP).targets.signed.delegations
@@ -230,9 +237,7 @@ def test_status_and_diff_report_the_change(ctx: Context, passphrases: Passphrase
     [row] = staging.status(ctx)
     assert row["gun"] == APP
     assert row["staged"] is True
-    assert row["roles"] == {
-        RELEASES: {"published_version": before, "staged_version": before + 1}
-    }
+    assert row["roles"] == {RELEASES: {"published_version": before, "staged_version": before + 1}}
     assert len(row["edits"]) == 1
     assert "v2" in row["edits"][0]
 
