@@ -127,26 +127,22 @@ class KeyStore:
         private = self.trust.private
         if not private.is_dir():
             return out
+        candidates: list[tuple[Path, str, bool]] = []
         for path in private.glob("*.key"):
             keyid = path.name[: -len(".key")]
             if _KEYID.match(keyid):
-                info = self._info(path, keyid, None, None, False)
-                if info:
-                    out.append(info)
-        for path in (private / "root_keys").glob("*.key"):
-            m = _LEGACY.match(path.name)
-            if m:
-                info = self._info(path, m.group(1), m.group(2), "", True)
-                if info:
-                    out.append(info)
+                candidates.append((path, keyid, False))
         tuf_keys = private / "tuf_keys"
-        for path in tuf_keys.rglob("*.key") if tuf_keys.is_dir() else []:
+        legacy = [*(private / "root_keys").glob("*.key")]
+        legacy += tuf_keys.rglob("*.key") if tuf_keys.is_dir() else []
+        for path in legacy:
             m = _LEGACY.match(path.name)
             if m:
-                gun = path.parent.relative_to(tuf_keys).as_posix()
-                info = self._info(path, m.group(1), m.group(2), gun, True)
-                if info:
-                    out.append(info)
+                candidates.append((path, m.group(1), True))
+        for path, keyid, is_legacy in candidates:
+            info = self._info_at(path, keyid, is_legacy)
+            if info:
+                out.append(info)
         # The flat file wins when notary migrated a key but left the old one.
         unique: dict[str, KeyInfo] = {}
         for info in out:
@@ -160,6 +156,13 @@ class KeyStore:
         Raises:
             NotFoundError: no such key, or the prefix is ambiguous.
         """
+        # A full ID is looked up by path: listing reads every key file, which
+        # is slow with thousands of keys and runs once per key to sign with.
+        if _KEYID.match(keyid):
+            for path, legacy in self._paths_of(keyid):
+                info = self._info_at(path, keyid, legacy)
+                if info is not None:
+                    return info
         keys = self.list()
         exact = [k for k in keys if k.keyid == keyid]
         if exact:
@@ -174,10 +177,33 @@ class KeyStore:
             hint="`offtrust key list` shows the local keys",
         )
 
+    def _info_at(self, path: Path, keyid: str, legacy: bool) -> KeyInfo | None:
+        """Like :meth:`list` does for one file: role and GUN of legacy files from their path."""
+        if not legacy:
+            return self._info(path, keyid, None, None, False)
+        m = _LEGACY.match(path.name)
+        role = m.group(2) if m else None
+        tuf_keys = self.trust.private / "tuf_keys"
+        gun = path.parent.relative_to(tuf_keys).as_posix() if tuf_keys in path.parents else ""
+        return self._info(path, keyid, role, gun, True)
+
+    def _paths_of(self, keyid: str) -> tuple[tuple[Path, bool], ...]:
+        """Files that may hold *keyid*: the flat one first, then legacy ones."""
+        private = self.trust.private
+        out = []
+        flat = private / f"{keyid}.key"
+        if flat.is_file():
+            out.append((flat, False))
+        root_keys = private / "root_keys"
+        if root_keys.is_dir():
+            out += [(p, True) for p in sorted(root_keys.glob(f"{keyid}_*.key"))]
+        tuf_keys = private / "tuf_keys"
+        if tuf_keys.is_dir():
+            out += [(p, True) for p in sorted(tuf_keys.rglob(f"{keyid}_*.key"))]
+        return tuple(out)
+
     def has(self, keyid: str) -> bool:
-        if (self.trust.private / f"{keyid}.key").is_file():
-            return True
-        return any(k.keyid == keyid for k in self.list() if k.legacy)
+        return bool(self._paths_of(keyid))
 
     # -- private material -------------------------------------------------
 
