@@ -588,9 +588,14 @@ class Metadata(Generic[T]):
             return self.raw
         return self.serialize()
 
-    def serialize(self) -> bytes:
-        """Serialize as Go does: canonical ``signed`` inside compact ``encoding/json``."""
-        signed = html_escape(self.signed_bytes())
+    def serialize(self, signed_bytes: bytes | None = None) -> bytes:
+        """Serialize as Go does: canonical ``signed`` inside compact ``encoding/json``.
+
+        Args:
+            signed_bytes: the canonical bytes of ``signed`` when the caller
+                already has them (they were just signed), to skip re-encoding.
+        """
+        signed = html_escape(signed_bytes if signed_bytes is not None else self.signed_bytes())
         if self.signatures is None:
             sigs = b"null"
         else:
