@@ -42,20 +42,29 @@ def inspect(
 ) -> None:
     """Show signed tags, signers and administrative keys, as `docker trust inspect`.
 
+    GUN:TAG shows only that tag, as Docker does.
+
     Example: offtrust inspect example.com/app --pretty
     """
+    from offtrust.cli._common import progress
     from offtrust.errors import OfftrustError
-    from offtrust.ops.inspect import format_pretty, inspect_repo
+    from offtrust.ops.inspect import format_pretty, inspect_repo, split_reference
 
     c = context(ctx)
     docs = []
     failed: list[OfftrustError] = []
-    from offtrust.cli._common import progress
-
-    for gun in progress(resolve_guns(ctx, guns, all_guns), "inspecting"):
+    split = [split_reference(g) for g in guns or []]
+    names = resolve_guns(ctx, [gun for gun, _ in split] or None, all_guns)
+    # (GUN, tag, the reference as typed) — every GUN with --all.
+    items = (
+        list(zip(names, [t for _, t in split], guns, strict=True))
+        if guns
+        else [(gun, None, gun) for gun in names]
+    )
+    for gun, tag, reference in progress(items, "inspecting"):
         try:
             state = c.repos.load(gun)
-            docs.append(inspect_repo(state))
+            docs.append(inspect_repo(state, tag=tag, reference=reference))
         except OfftrustError as e:
             failed.append(e)
             continue

@@ -21,8 +21,28 @@ def _canonical_id(key: Any) -> str:
         return str(key.keyid)
 
 
-def inspect_repo(state: RepoState) -> dict[str, Any]:
-    """The document ``docker trust inspect GUN`` prints for *state*.
+def split_reference(reference: str) -> tuple[str, str | None]:
+    """``GUN[:TAG]`` as Docker reads it: a ``:`` after the last ``/`` starts the tag.
+
+    ``localhost:5000/app`` is a GUN (the colon is a port); ``example.com/app:v1``
+    is the GUN ``example.com/app`` and the tag ``v1``.
+    """
+    head, slash, last = reference.rpartition("/")
+    if ":" not in last:
+        return reference, None
+    name, _, tag = last.rpartition(":")
+    return f"{head}{slash}{name}", tag
+
+
+def inspect_repo(
+    state: RepoState, *, tag: str | None = None, reference: str | None = None
+) -> dict[str, Any]:
+    """The document ``docker trust inspect GUN[:TAG]`` prints for *state*.
+
+    Args:
+        state: the repository (published with staged edits over it).
+        tag: only this signed tag, as Docker does for ``GUN:TAG``.
+        reference: the ``Name`` to print (Docker echoes the reference as typed).
 
     Tags come from every targets role that has a document, including roles
     whose signatures or expiry fail verification (the caller warns about
@@ -39,7 +59,10 @@ def inspect_repo(state: RepoState) -> dict[str, Any]:
     for role in state.targets_roles():
         md = state.roles[role]
         entry = state.delegation_entry(role) if role != TARGETS else None
-        for name, target in (md.signed.targets or {}).items():
+        files = md.signed.targets or {}
+        if tag is not None:
+            files = {tag: files[tag]} if tag in files else {}
+        for name, target in files.items():
             if entry is not None and not entry[1].matches(name):
                 continue
             digest = target.sha256_hex() or ""
@@ -78,7 +101,7 @@ def inspect_repo(state: RepoState) -> dict[str, Any]:
             admin_item["Keys"] = [{"ID": k} for k in role_keys.keyids]
         admin.append(admin_item)
     return {
-        "Name": state.gun,
+        "Name": reference if reference is not None else state.gun,
         "SignedTags": signed_tags,
         "Signers": signer_list,
         "AdministrativeKeys": admin,

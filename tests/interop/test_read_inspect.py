@@ -141,6 +141,20 @@ def test_inspect_several_guns_matches_docker(
 
 
 @pytest.mark.interop
+@pytest.mark.parametrize("tag", ["v1", "v2", "no-such-tag"])
+def test_inspect_one_tag_matches_docker(docker_repo: TrustRepo, tag: str) -> None:
+    reference = f"{docker_repo.gun}:{tag}"
+    docker = docker_inspect(docker_repo.docker, reference)
+    ours = offtrust_ok(docker_repo.trust_dir, "inspect", reference)
+    assert json.loads(ours.stdout) == json.loads(docker.stdout)
+    (doc,) = json.loads(ours.stdout)
+    assert doc["Name"] == reference
+    expected_tags = [] if tag == "no-such-tag" else [tag]
+    assert [t["SignedTag"] for t in doc["SignedTags"]] == expected_tags
+    assert ours.stdout == docker.stdout
+
+
+@pytest.mark.interop
 def test_inspect_pretty_docker_repo_matches_docker(docker_repo: TrustRepo) -> None:
     docker = docker_inspect(docker_repo.docker, "--pretty", docker_repo.gun)
     ours = offtrust_ok(docker_repo.trust_dir, "inspect", "--pretty", docker_repo.gun)
