@@ -27,7 +27,8 @@ def variables_for(role: str) -> list[str]:
     return [DOCKER_REPOSITORY, "NOTARY_DELEGATION_PASSPHRASE"]
 
 
-def _is_tty() -> bool:
+def is_interactive() -> bool:
+    """True when a hidden prompt can be shown (stdin and stderr are a terminal)."""
     try:
         return sys.stdin.isatty() and sys.stderr.isatty()
     except (AttributeError, ValueError):
@@ -49,7 +50,7 @@ class Passphrases:
         interactive: bool | None = None,
     ) -> None:
         self.environ = os.environ if environ is None else environ
-        self.interactive = _is_tty() if interactive is None else interactive
+        self.interactive = is_interactive() if interactive is None else interactive
         self._prompt = prompt
 
     def _ask(self, text: str) -> str:

@@ -13,6 +13,8 @@ import typer
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 AllOption = Annotated[bool, typer.Option("--all", help="Every GUN in the trust directory.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+GunArgument = Annotated[str, typer.Argument(help="The GUN, e.g. example.com/app.")]
+GunsArgument = Annotated[list[str] | None, typer.Argument(help="GUNs, e.g. example.com/app.")]
 
 
 def default_trust_dir() -> Path:
@@ -115,10 +117,9 @@ def passphrases() -> Any:
 
 
 def is_interactive() -> bool:
-    try:
-        return sys.stdin.isatty() and sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+    from offtrust.passphrase import is_interactive as terminal
+
+    return terminal()
 
 
 def confirm(question: str, *, yes: bool, hint: str = "use --yes") -> None:

@@ -12,6 +12,8 @@ import typer
 
 from offtrust.cli._common import (
     AllOption,
+    GunArgument,
+    GunsArgument,
     JsonOption,
     context,
     info,
@@ -23,13 +25,15 @@ from offtrust.cli._common import (
 
 bundle_app = typer.Typer(help="Read and check bundles offline.", no_args_is_help=True)
 
-GunsArgument = Annotated[list[str] | None, typer.Argument(help="GUNs (default: all staged).")]
+StagedGunsArgument = Annotated[
+    list[str] | None, typer.Argument(help="GUNs (default: every GUN with staged edits).")
+]
 BundleArgument = Annotated[Path, typer.Argument(help="The bundle file.")]
 
 
 def status(
     ctx: typer.Context,
-    guns: GunsArgument = None,
+    guns: StagedGunsArgument = None,
     all_guns: AllOption = False,
     json_: JsonOption = False,
 ) -> None:
@@ -59,7 +63,7 @@ def status(
             typer.echo(f"  - {edit}")
 
 
-def diff(ctx: typer.Context, gun: Annotated[str, typer.Argument(help="The GUN.")]) -> None:
+def diff(ctx: typer.Context, gun: GunArgument) -> None:
     """Show the staged edits of a GUN against its published state (unified diff).
 
     Example: offtrust diff example.com/app
@@ -70,7 +74,7 @@ def diff(ctx: typer.Context, gun: Annotated[str, typer.Argument(help="The GUN.")
     sys.stdout.write(op(context(ctx), check_gun(gun)))
 
 
-def reset(ctx: typer.Context, guns: GunsArgument = None, all_guns: AllOption = False) -> None:
+def reset(ctx: typer.Context, guns: StagedGunsArgument = None, all_guns: AllOption = False) -> None:
     """Drop the staged edits of the given GUNs.
 
     Example: offtrust reset example.com/app
@@ -85,7 +89,7 @@ def reset(ctx: typer.Context, guns: GunsArgument = None, all_guns: AllOption = F
 
 def stage(
     ctx: typer.Context,
-    guns: GunsArgument = None,
+    guns: StagedGunsArgument = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Bundle file to write.")] = Path(),
     all_guns: AllOption = False,
 ) -> None:
@@ -218,7 +222,7 @@ def _print_results(done: list[Any], failed: list[Any], json_: bool) -> None:
 
 def fetch(
     ctx: typer.Context,
-    guns: Annotated[list[str] | None, typer.Argument(help="GUNs.")] = None,
+    guns: GunsArgument = None,
     server: ServerOption = "",
     tls_ca: CaOption = None,
     insecure: InsecureOption = False,

@@ -9,6 +9,8 @@ import typer
 
 from offtrust.cli._common import (
     AllOption,
+    GunArgument,
+    GunsArgument,
     YesOption,
     confirm,
     context,
@@ -37,7 +39,7 @@ KeyFiles = Annotated[
 def signer_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Signer name, e.g. alice.")],
-    guns: Annotated[list[str] | None, typer.Argument(help="GUNs.")] = None,
+    guns: GunsArgument = None,
     key: KeyFiles = [],  # noqa: B006 - Typer reads the default, never mutated
     all_guns: AllOption = False,
 ) -> None:
@@ -63,7 +65,7 @@ def signer_add(
 def signer_remove(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Signer name.")],
-    guns: Annotated[list[str] | None, typer.Argument(help="GUNs.")] = None,
+    guns: GunsArgument = None,
     yes: YesOption = False,
     all_guns: AllOption = False,
 ) -> None:
@@ -91,7 +93,7 @@ def signer_remove(
 
 def delegation_add(
     ctx: typer.Context,
-    gun: Annotated[str, typer.Argument(help="The GUN.")],
+    gun: GunArgument,
     role: Annotated[str, typer.Argument(help="Delegation role, e.g. targets/releases.")],
     key: KeyFiles = [],  # noqa: B006
     path: Annotated[list[str], typer.Option("--path", help="Path prefix (repeatable).")] = [],  # noqa: B006
@@ -120,7 +122,7 @@ def delegation_add(
 
 def delegation_remove(
     ctx: typer.Context,
-    gun: Annotated[str, typer.Argument(help="The GUN.")],
+    gun: GunArgument,
     role: Annotated[str, typer.Argument(help="Delegation role.")],
     keyids: Annotated[list[str] | None, typer.Argument(help="Only remove these key IDs.")] = None,
     yes: YesOption = False,
@@ -138,7 +140,7 @@ def delegation_remove(
 
 def delegation_purge(
     ctx: typer.Context,
-    guns: Annotated[list[str] | None, typer.Argument(help="GUNs.")] = None,
+    guns: GunsArgument = None,
     key: Annotated[str, typer.Option("--key", help="Key ID to remove everywhere.")] = "",
     all_guns: AllOption = False,
 ) -> None:
@@ -163,7 +165,7 @@ def delegation_purge(
 
 def witness(
     ctx: typer.Context,
-    gun: Annotated[str, typer.Argument(help="The GUN.")],
+    gun: GunArgument,
     roles: Annotated[list[str], typer.Argument(help="Roles to re-sign.")],
 ) -> None:
     """Re-sign delegations with the valid local keys (fixes "no valid signatures").
@@ -177,7 +179,7 @@ def witness(
 
 def resign(
     ctx: typer.Context,
-    gun: Annotated[str, typer.Argument(help="The GUN.")],
+    gun: GunArgument,
     roles: Annotated[
         list[str] | None, typer.Argument(help="Roles (default: all signable).")
     ] = None,
@@ -205,7 +207,7 @@ RoleOption = Annotated[
 @target_app.command("add")
 def target_add(
     ctx: typer.Context,
-    gun: Annotated[str, typer.Argument(help="The GUN.")],
+    gun: GunArgument,
     tag: Annotated[str, typer.Argument(help="The tag.")],
     digest: Annotated[str, typer.Option("--digest", help="sha256:HEX of the manifest.")],
     size: Annotated[int, typer.Option("--size", help="Manifest size in bytes.")],
@@ -223,7 +225,7 @@ def target_add(
 @target_app.command("remove")
 def target_remove(
     ctx: typer.Context,
-    gun: Annotated[str, typer.Argument(help="The GUN.")],
+    gun: GunArgument,
     tag: Annotated[str, typer.Argument(help="The tag.")],
     role: RoleOption = None,
 ) -> None:

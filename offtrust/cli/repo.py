@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from offtrust.cli._common import (
     AllOption,
+    GunArgument,
+    GunsArgument,
     JsonOption,
     context,
     print_json,
@@ -20,9 +22,6 @@ from offtrust.cli._common import (
 delegation_app = typer.Typer(
     help="List and edit delegations (like `notary delegation ...`).", no_args_is_help=True
 )
-
-GunsArgument = Annotated[list[str] | None, typer.Argument(help="GUNs, e.g. example.com/app.")]
-GunArgument = Annotated[str, typer.Argument(help="The GUN, e.g. example.com/app.")]
 
 
 def _report_warnings(ctx: typer.Context, state: object) -> None:
@@ -81,13 +80,6 @@ def inspect(
         raise failed[-1]
 
 
-def progress_reports(reports: Any, names: list[str], progress: Any) -> Any:
-    """Pull verification reports one GUN at a time under a progress bar."""
-    iterator = iter(reports)
-    for _ in progress(names, "verifying"):
-        yield next(iterator)
-
-
 def verify(
     ctx: typer.Context,
     guns: GunsArgument = None,
@@ -101,17 +93,17 @@ def verify(
 
     Example: offtrust verify example.com/app
     """
+    from offtrust.cli._common import progress
     from offtrust.errors import VerificationError
-    from offtrust.ops.verify import verify_guns
+    from offtrust.ops.verify import verify_gun
 
     names = resolve_guns(ctx, guns, all_guns, required=False)
     if not names:
         from offtrust.errors import NotFoundError
 
         raise NotFoundError(f"no GUNs in {context(ctx).trust.path}")
-    from offtrust.cli._common import progress
-
-    reports = [r for r in progress_reports(verify_guns(context(ctx), names), names, progress)]
+    c = context(ctx)
+    reports = [verify_gun(c, gun) for gun in progress(names, "verifying")]
     bad = [r for r in reports if not r.ok]
     if json_:
         print_json({"ok": not bad, "repositories": [r.to_dict() for r in reports]})

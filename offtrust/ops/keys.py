@@ -26,6 +26,7 @@ def _public_key_types(ctx: Context) -> dict[str, str]:
     only a label.
     """
     from offtrust.crypto import canonical_keyid
+    from offtrust.model.keys import PublicKey
 
     found: dict[str, str] = {}
     for directory in (ctx.trust.tuf, ctx.trust.offtrust / "staged"):
@@ -45,8 +46,6 @@ def _public_key_types(ctx: Context) -> dict[str, str]:
                 found[keyid] = keytype.replace("-x509", "")
                 if keytype.endswith("-x509"):
                     try:
-                        from offtrust.model.keys import PublicKey
-
                         found[canonical_keyid(PublicKey.from_dict(key))] = found[keyid]
                     except Exception:  # noqa: BLE001, S112 - best-effort label
                         continue

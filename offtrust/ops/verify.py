@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from offtrust.errors import OfftrustError
 from offtrust.model.repository import RepoState
 from offtrust.model.verify import ERROR, Problem, VerificationReport, verify_repository
@@ -44,9 +42,3 @@ def verify_gun(ctx: Context, gun: str) -> VerificationReport:
         report.problems.append(Problem("metadata", e.message, e.hint, ERROR))
         return report
     return verify_state(ctx, state)
-
-
-def verify_guns(ctx: Context, guns: list[str]) -> Iterator[VerificationReport]:
-    """Verify each GUN in turn; one failing does not stop the others."""
-    for gun in guns:
-        yield verify_gun(ctx, gun)
