@@ -49,6 +49,8 @@ class Problem:
     reason: str
     fix: str | None = None
     severity: str = ERROR
+    #: What kind of failure it is; picks the exception of raise_for_errors.
+    kind: str = "verification"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,19 +103,18 @@ class VerificationReport:
         if not self.errors:
             return
         first = self.errors[0]
-        kind: type[VerificationError] = VerificationError
-        if "expired" in first.reason:
-            kind = ExpiredError
-        elif "signature" in first.reason:
-            kind = SignatureError
-        elif first.reason.startswith("does not match "):
-            kind = HashMismatchError
-        elif "does not follow published version" in first.reason or (
-            "does not move past published version" in first.reason
-        ):
-            kind = RollbackError
+        kind = _ERROR_CLASSES.get(first.kind, VerificationError)
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
         raise kind(f"{self.gun}: {first.role}: {first.reason}{more}", hint=first.fix)
+
+
+SIGNATURE, EXPIRY, HASH, ROLLBACK = "signature", "expiry", "hash", "rollback"
+_ERROR_CLASSES: dict[str, type[VerificationError]] = {
+    SIGNATURE: SignatureError,
+    EXPIRY: ExpiredError,
+    HASH: HashMismatchError,
+    ROLLBACK: RollbackError,
+}
 
 
 def _default_verify(key: PublicKey, method: str, sig: bytes, message: bytes) -> bool:
@@ -150,8 +151,16 @@ class _Checker:
         self.verify = verify
         self.report = VerificationReport(gun=state.gun)
 
-    def add(self, role: str, reason: str, fix: str | None = None, severity: str = ERROR) -> None:
-        self.report.problems.append(Problem(role, reason, fix, severity))
+    def add(
+        self,
+        role: str,
+        reason: str,
+        fix: str | None = None,
+        severity: str = ERROR,
+        *,
+        kind: str = "verification",
+    ) -> None:
+        self.report.problems.append(Problem(role, reason, fix, severity, kind))
 
     # -- individual rules ------------------------------------------------
 
@@ -159,7 +168,7 @@ class _Checker:
         self, role: str, md: Metadata[Any], keys: dict[str, PublicKey], threshold: int, fix: str
     ) -> bool:
         if not md.signatures:
-            self.add(role, "has no signatures", fix)
+            self.add(role, "has no signatures", fix, kind=SIGNATURE)
             return False
         try:
             valid = count_valid_signatures(md, keys, self.verify)
@@ -172,6 +181,7 @@ class _Checker:
                 f"valid signatures did not meet threshold ({len(valid)} of {threshold} "
                 f"required, {len(md.signatures)} present)",
                 fix,
+                kind=SIGNATURE,
             )
             return False
         return True
@@ -191,7 +201,7 @@ class _Checker:
             return
         fix = f"offtrust resign {self.gun} {role}"
         if expires <= self.now:
-            self.add(role, f"expired at {md.signed.expires}", fix)
+            self.add(role, f"expired at {md.signed.expires}", fix, kind=EXPIRY)
         elif expires - self.now < WARN_BEFORE_EXPIRY:
             self.add(role, f"expires soon, at {md.signed.expires}", fix, WARNING)
 
@@ -237,6 +247,7 @@ class _Checker:
                     role,
                     f"certificate of key {keyid[:12]} expired at {info.not_after:%Y-%m-%d}",
                     fix,
+                    kind=EXPIRY,
                 )
             elif info.not_after - self.now < WARN_BEFORE_EXPIRY:
                 self.add(
@@ -263,7 +274,7 @@ class _Checker:
             return
         problem = entry.mismatch(target.to_bytes())
         if problem:
-            self.add(role, f"does not match {parent}: {problem}", fix)
+            self.add(role, f"does not match {parent}: {problem}", fix, kind=HASH)
 
     # -- the walk -----------------------------------------------------------
 
@@ -318,6 +329,7 @@ class _Checker:
                     f"staged root version {root.version} does not follow published "
                     f"version {old.version}",
                     f"offtrust reset {gun}",
+                    kind=ROLLBACK,
                 )
             self.signatures(
                 ROOT + " (rotation)",

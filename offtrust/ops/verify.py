@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from offtrust.errors import OfftrustError
 from offtrust.model.repository import RepoState
-from offtrust.model.verify import ERROR, Problem, VerificationReport, verify_repository
+from offtrust.model.verify import ERROR, ROLLBACK, Problem, VerificationReport, verify_repository
 from offtrust.ops.context import Context
 
 
@@ -22,6 +22,7 @@ def check_versions(state: RepoState, report: VerificationReport) -> None:
                     f"staged version {staged} does not move past published "
                     f"version {published.signed.version}",
                     f"offtrust reset {state.gun}",
+                    kind=ROLLBACK,
                 )
             )
 
