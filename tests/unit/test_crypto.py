@@ -975,6 +975,26 @@ class TestRootCertificates:
         info = crypto.certificate_info(PublicKey.from_bytes("ecdsa-x509", only_ca))
         assert (info.is_ca, info.leaf_count) == (True, 0)
 
+    def test_certificate_info_not_yet_valid(self) -> None:
+        raw = ec.generate_private_key(ec.SECP256R1())
+        start = NOW + timedelta(days=365)
+        pem = make_cert(raw, not_before=start, not_after=start + timedelta(days=30))
+        info = crypto.certificate_info(PublicKey.from_bytes("ecdsa-x509", pem))
+        assert info.not_before == start.replace(microsecond=0)
+        assert info.not_before.tzinfo is not None
+        assert info.not_before > NOW
+        assert info.leaf_count == 1
+
+    def test_certificate_info_counts_every_leaf(self) -> None:
+        first = make_cert(ec.generate_private_key(ec.SECP256R1()), cn="first")
+        second = make_cert(ec.generate_private_key(ec.SECP256R1()), cn="second")
+        ca = make_cert(ec.generate_private_key(ec.SECP256R1()), cn="ca", ca=True)
+        info = crypto.certificate_info(PublicKey.from_bytes("ecdsa-x509", ca + first + second))
+        # Notary refuses such a root key; the first leaf is the one described.
+        assert (info.common_name, info.is_ca, info.leaf_count) == ("first", False, 2)
+        info = crypto.certificate_info(PublicKey.from_bytes("ecdsa-x509", first))
+        assert (info.common_name, info.leaf_count) == ("first", 1)
+
     def test_certificate_info_refuses_plain_keys(self, keys: dict[str, crypto.PrivateKey]) -> None:
         with pytest.raises(InvalidKeyError):
             crypto.certificate_info(keys["ecdsa"].public_key())
