@@ -1,0 +1,48 @@
+"""What the online operations need from a Notary server: :class:`NotaryAPI`.
+
+``offtrust.ops.online`` works against this interface only, so it can run on
+the real :class:`~offtrust.online.notary.NotaryClient` or on an in-memory fake
+in tests. Every method returns the server's bytes untouched: callers verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+__all__ = ["NotaryAPI"]
+
+
+class NotaryAPI(Protocol):
+    """The notary-server endpoints ``fetch`` and ``publish`` use (formats doc 8)."""
+
+    #: The server's URL, ``scheme://HOST[:PORT]``; only used in messages.
+    server: str
+
+    def get_metadata(self, gun: str, role: str) -> bytes | None:
+        """``<role>.json``: the current version of *role*, or None if the server has none."""
+        ...
+
+    def get_metadata_by_hash(self, gun: str, role: str, sha256_hex: str) -> bytes | None:
+        """``<role>.<sha256>.json``: the version of *role* with that checksum, or None."""
+        ...
+
+    def get_metadata_version(self, gun: str, role: str, version: int) -> bytes | None:
+        """``<N>.<role>.json``: version *N* of *role*, or None."""
+        ...
+
+    def get_server_key(self, gun: str, role: str) -> dict[str, Any]:
+        """The public key object the server holds for ``timestamp`` or ``snapshot``.
+
+        For a GUN without a root, a new key on every call.
+        """
+        ...
+
+    def publish(self, gun: str, files: Mapping[str, bytes]) -> None:
+        """One atomic update of *gun*: role name (no ``.json``) -> exact bytes.
+
+        Raises:
+            ServerRejectedError: the server refused the update.
+            NetworkError: transport failure.
+        """
+        ...

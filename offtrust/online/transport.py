@@ -1,0 +1,379 @@
+"""HTTP transport for the Notary client: one urllib3 pool, verified TLS, capped reads.
+
+:class:`Transport` sends one request and reads its body under a size cap. It
+knows nothing about Notary or authentication; it only turns urllib3 and ssl
+failures into :class:`offtrust.errors.NetworkError` with a one-line reason.
+
+- TLS is always verified, against the system CAs or only the ``ca_file`` given.
+- GET requests are retried a few times, with exponential backoff, on
+  connection and read failures and on 502/503/504. Other methods are only
+  tried again when the connection could not be opened at all.
+- Redirects are not followed; proxies from the environment are not used.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import re
+import socket
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    LocationParseError,
+    MaxRetryError,
+    NameResolutionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+from urllib3.util import Retry, Timeout, parse_url
+
+from offtrust.errors import BadResponseError, NetworkError, UsageError
+
+__all__ = [
+    "KiB",
+    "MAX_ERROR_BODY_SIZE",
+    "MiB",
+    "RETRY_STATUSES",
+    "Reply",
+    "Transport",
+    "clip",
+    "describe_failure",
+    "is_header_safe",
+    "parse_server",
+    "ssl_context",
+]
+
+KiB = 1024
+MiB = 1024 * KiB
+
+#: Cap for the body of an error answer (it is only used in messages).
+MAX_ERROR_BODY_SIZE = 64 * KiB
+
+#: Statuses after which an idempotent GET is tried again.
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+# A header value we build (bearer token, user agent): visible ASCII only, so a
+# hostile token service cannot inject header lines.
+_HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
+
+
+def is_header_safe(value: str) -> bool:
+    """True when *value* is non-empty visible ASCII (safe as a header value)."""
+    return bool(_HEADER_SAFE.match(value))
+
+
+def clip(text: str, limit: int = 300) -> str:
+    """*text* on one line, cut to *limit* characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------- #
+# Server URL and TLS
+# --------------------------------------------------------------------------- #
+
+
+def parse_server(server: str, insecure: bool) -> str:
+    """``scheme://HOST[:PORT]`` of a ``--server`` value.
+
+    Raises:
+        UsageError: not such a URL, credentials in it, or plain http without *insecure*.
+    """
+    shown = re.sub(r"//[^/@]*@", "//***@", server)
+    try:
+        url = parse_url(server.strip())
+    except LocationParseError:
+        raise UsageError(f"--server {shown!r} is not a URL like https://HOST[:PORT]") from None
+    if url.auth:
+        raise UsageError(
+            "put the user name in --username and the password in OFFTRUST_PASSWORD, "
+            "not in the --server URL"
+        )
+    scheme = (url.scheme or "").lower()
+    if "://" not in server:
+        raise UsageError(f"--server {shown!r} needs a scheme, as in https://{shown}")
+    if scheme not in ("http", "https") or not url.host:
+        raise UsageError(f"--server {shown!r} must be a URL like https://HOST[:PORT]")
+    if url.path not in (None, "", "/") or url.query or url.fragment:
+        raise UsageError(
+            f"--server {shown!r} must be scheme://HOST[:PORT] only (no path, query or fragment)"
+        )
+    if scheme == "http" and not insecure:
+        raise UsageError("plain http needs --insecure", hint="use https://, or add --insecure")
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{scheme}://{url.host}{port}"
+
+
+@functools.cache
+def _system_ssl_context() -> ssl.SSLContext:
+    # Loading the system CA store takes a noticeable fraction of a second, and
+    # the context is never changed after creation, so clients share one.
+    return ssl.create_default_context()
+
+
+def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+    """A verifying TLS context: the system CAs, or only those in *ca_file*.
+
+    Raises:
+        UsageError: *ca_file* cannot be read or holds no usable certificate.
+    """
+    try:
+        if ca_file is None:
+            return _system_ssl_context()
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError, ValueError) as e:
+        reason = getattr(e, "strerror", None) or getattr(e, "reason", None) or str(e)
+        raise UsageError(f"cannot use --tls-ca {ca_file}: {reason}") from e
+
+
+# --------------------------------------------------------------------------- #
+# Transport failures
+# --------------------------------------------------------------------------- #
+
+_UNREACHABLE = {
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.EHOSTUNREACH: "no route to the host",
+}
+
+_TLS_HINT = "pass the CA certificate that signed the server's certificate with --tls-ca FILE"
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        nxt = [getattr(e, "reason", None), e.__cause__, e.__context__]
+        nxt += [a for a in e.args if isinstance(a, BaseException)]
+        todo.extend(x for x in nxt if isinstance(x, BaseException))
+
+
+def describe_failure(exc: BaseException, timeout: float) -> tuple[str, str | None]:
+    """(one-line reason, hint) for a transport exception from urllib3 or ssl."""
+    chain = list(_exception_chain(exc))
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            why = e.verify_message or e.reason or "certificate verify failed"
+            return f"TLS certificate verification failed: {why}", _TLS_HINT
+    for e in chain:
+        if isinstance(e, ssl.SSLError):
+            reason = e.reason or str(e)
+            hint = None
+            if "WRONG_VERSION_NUMBER" in str(reason).upper():
+                hint = "the server may not speak TLS; check the URL scheme"
+            return f"TLS handshake failed: {clip(str(reason), 200)}", hint
+    checks: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [
+        (ConnectionRefusedError, "connection refused"),
+        ((NameResolutionError, socket.gaierror), "the host name could not be resolved"),
+        (ConnectionResetError, "the connection was reset"),
+        (ReadTimeoutError, f"no answer within {timeout:g}s"),
+    ]
+    for kind, text in checks:
+        if any(isinstance(e, kind) for e in chain):
+            return text, None
+    # NewConnectionError derives from ConnectTimeoutError, but a socket that
+    # fails at once (no route, no interface up) did not time out.
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in _UNREACHABLE:
+            return _UNREACHABLE[e.errno], None
+    if any(isinstance(e, (ConnectTimeoutError, TimeoutError)) for e in chain):
+        return f"could not connect within {timeout:g}s", None
+    for e in chain:
+        if isinstance(e, ProtocolError):
+            return "the connection closed unexpectedly", None
+    last = chain[-1]
+    return clip(str(last) or type(last).__name__, 200), None
+
+
+# --------------------------------------------------------------------------- #
+# Capped reads
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A whole HTTP answer: status, reason, headers and the (capped) body."""
+
+    status: int
+    reason: str
+    headers: urllib3.HTTPHeaderDict
+    body: bytes
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_capped(resp: urllib3.BaseHTTPResponse, limit: int, *, truncate: bool) -> bytes:
+    """Read the whole body, or raise _TooLarge past ``limit`` (or cut it, if ``truncate``)."""
+    length = resp.headers.get("Content-Length", "")
+    if not truncate and length.isdigit() and int(length) > limit:
+        resp.close()
+        raise _TooLarge
+    chunks: list[bytes] = []
+    total = 0
+    complete = True
+    for chunk in resp.stream(64 * KiB, decode_content=True):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            complete = False
+            break
+    if complete:
+        resp.release_conn()
+    else:
+        # The rest stays unread, so this connection cannot be reused.
+        resp.close()
+        resp.release_conn()
+        if not truncate:
+            raise _TooLarge
+    return b"".join(chunks)[:limit]
+
+
+# --------------------------------------------------------------------------- #
+# The transport
+# --------------------------------------------------------------------------- #
+
+
+class Transport:
+    """One connection pool with verified TLS, timeouts and GET retries.
+
+    Args:
+        ca_file: PEM file of the CA(s) to trust instead of the system CAs.
+        timeout: seconds for connecting and for each read.
+        retries: how many times a GET is tried again after a transient failure.
+        backoff: base of the exponential backoff between those tries, seconds.
+
+    Raises:
+        UsageError: an unreadable ``ca_file``.
+    """
+
+    def __init__(
+        self,
+        *,
+        ca_file: Path | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self.timeout_s = timeout
+        self._timeout = Timeout(connect=timeout, read=timeout)
+        self._retries = max(0, retries)
+        self._backoff = max(0.0, backoff)
+        self._get_retry = Retry(
+            total=self._retries,
+            connect=self._retries,
+            read=self._retries,
+            status=self._retries,
+            other=0,
+            redirect=0,
+            backoff_factor=self._backoff,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=False,
+            raise_on_redirect=False,
+            # A hostile or broken server could ask for an hour's wait.
+            respect_retry_after_header=False,
+        )
+        # A POST is only tried again when the connection could not even be
+        # opened: the server cannot have seen the update then.
+        self._post_retry = Retry(
+            total=self._retries,
+            connect=self._retries,
+            read=False,
+            status=0,
+            other=0,
+            redirect=0,
+            backoff_factor=self._backoff,
+            # Read and status retries are off; connect retries ignore the
+            # method. (An empty set would mean "every method" to urllib3.)
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+        self._pool = urllib3.PoolManager(
+            num_pools=4,
+            ssl_context=ssl_context(ca_file),
+            cert_reqs="CERT_REQUIRED",
+        )
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._pool.clear()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        limit: int,
+        what: str,
+        origin: str,
+    ) -> Reply:
+        """One request with urllib3's retries; the body read under a size cap.
+
+        A success body over *limit* is refused; an error body is cut to
+        :data:`MAX_ERROR_BODY_SIZE`.
+
+        Raises:
+            NetworkError: the request failed in transport (naming *origin* and *what*).
+            BadResponseError: the success body is over *limit*.
+        """
+        is_get = method == "GET"
+        attempts = 1 + self._retries if is_get else 1
+        for attempt in range(attempts):
+            try:
+                resp = self._pool.request(
+                    method,
+                    url,
+                    body=body,
+                    headers=dict(headers),
+                    retries=self._get_retry if is_get else self._post_retry,
+                    redirect=False,
+                    preload_content=False,
+                    timeout=self._timeout,
+                )
+            except HTTPError as e:
+                self._raise_transport(e, method, what, origin)
+            try:
+                ok = 200 <= resp.status < 300
+                data = _read_capped(resp, limit if ok else MAX_ERROR_BODY_SIZE, truncate=not ok)
+            except (ProtocolError, ReadTimeoutError) as e:
+                resp.release_conn()
+                if attempt + 1 < attempts:
+                    time.sleep(self._backoff * (2**attempt))
+                    continue
+                self._raise_transport(e, method, what, origin)
+            except _TooLarge:
+                raise BadResponseError(
+                    f"{origin} sent more than {limit} bytes for {what}; refusing it"
+                ) from None
+            return Reply(resp.status, resp.reason or "", resp.headers, data)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _raise_transport(self, exc: HTTPError, method: str, what: str, origin: str) -> NoReturn:
+        reason, hint = describe_failure(exc, self.timeout_s)
+        underlying = exc.reason if isinstance(exc, MaxRetryError) else exc
+        connected = not isinstance(underlying, ConnectTimeoutError)  # NewConnectionError too
+        if method != "GET" and connected and hint is None:
+            raise NetworkError(
+                f"lost the connection to {origin} during {what} ({reason}); "
+                "the server may or may not have applied it",
+                hint="run `offtrust fetch` to see what the server holds now",
+            ) from exc
+        raise NetworkError(f"cannot reach {origin}: {reason}", hint=hint) from exc
