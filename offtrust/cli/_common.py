@@ -179,6 +179,9 @@ def _stderr_console() -> Any:
 def per_gun(guns: list[str], action: Any, describe: Any, *, skip_absent: bool = False) -> None:
     """Run *action(gun)* for each GUN; report failures at the end, not on the first.
 
+    The exit status is decided by :mod:`offtrust.ops.batch`, the same rule for
+    every command.
+
     Args:
         guns: the GUNs to work on.
         action: ``action(gun)`` does the work and returns what *describe* prints.
@@ -189,39 +192,23 @@ def per_gun(guns: list[str], action: Any, describe: Any, *, skip_absent: bool = 
     Raises:
         OfftrustError: the failure of the only GUN, or a summary of several.
     """
-    from offtrust.errors import NothingToDoError, OfftrustError
+    from offtrust.ops.batch import FAILED, OK, run_batch
 
-    failed: list[tuple[str, OfftrustError]] = []
-    skipped: list[tuple[str, NothingToDoError]] = []
-    for gun in progress(guns, "working"):
-        try:
-            result = action(gun)
-        except NothingToDoError as e:
-            if not skip_absent:
-                failed.append((gun, e))
-                if len(guns) > 1:
-                    sys.stderr.write(f"offtrust: error: {gun}: {e.message}\n")
-                continue
-            skipped.append((gun, e))
-            info(f"{gun}: skipped: {e.message}")
-            continue
-        except OfftrustError as e:
-            failed.append((gun, e))
+    def report(outcome: Any) -> None:
+        if outcome.status == OK:
+            describe(outcome.gun, outcome.value)
+        elif outcome.status == FAILED:
             if len(guns) > 1:
-                sys.stderr.write(f"offtrust: error: {gun}: {e.message}\n")
-            continue
-        describe(gun, result)
-    if skipped and len(skipped) == len(guns):
-        raise NothingToDoError(f"nothing to change in any of the {len(guns)} GUN(s)")
-    if not failed:
-        return
-    if len(guns) == 1:
-        raise failed[0][1]
-    first = failed[0][1]
-    err = type(first)(
-        f"{len(failed)} of {len(guns)} GUNs failed: " + ", ".join(g for g, _ in failed)
+                sys.stderr.write(f"offtrust: error: {outcome.gun}: {outcome.error.message}\n")
+        else:
+            info(f"{outcome.gun}: skipped: {outcome.error.message}")
+
+    batch = run_batch(
+        progress(guns, "working"), action, skip_nothing_to_do=skip_absent, on_outcome=report
     )
-    raise err
+    error = batch.error()
+    if error is not None:
+        raise error
 
 
 def describe_commit(gun: str, result: Any) -> None:

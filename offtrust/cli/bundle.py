@@ -22,6 +22,7 @@ from offtrust.cli._common import (
     resolve_guns,
     warn,
 )
+from offtrust.errors import OfftrustError
 
 bundle_app = typer.Typer(help="Read and check bundles offline.", no_args_is_help=True)
 
@@ -149,8 +150,8 @@ def bundle_verify(ctx: typer.Context, bundle: BundleArgument) -> None:
 
     Example: offtrust bundle verify ceremony.bundle
     """
-    from offtrust.errors import VerificationError
-    from offtrust.ops.online import GUNResult, run_per_gun, verify_bundle_gun
+    from offtrust.ops.batch import run_batch
+    from offtrust.ops.online import GUNResult, verify_bundle_gun
 
     b = _read_bundle_file(bundle)
     c = context(ctx)
@@ -158,19 +159,22 @@ def bundle_verify(ctx: typer.Context, bundle: BundleArgument) -> None:
     def check(entry: Any) -> GUNResult:
         return GUNResult(entry.gun, "ok", warnings=verify_bundle_gun(c, entry))
 
-    done, failed = run_per_gun([b.guns[g] for g in sorted(b.guns)], check)
-    for r in done:
-        typer.echo(f"{r.gun}: OK")
-        for w in r.warnings:
-            warn(f"{r.gun}: {w}")
-    for r in failed:
-        typer.echo(f"{r.gun}: FAILED: {r.message}")
-    if failed:
-        raise VerificationError(
-            f"bundle {bundle}: {failed[0].message}"
-            if len(failed) == 1
-            else f"bundle {bundle}: {len(failed)} GUNs fail verification"
-        )
+    batch = run_batch([b.guns[g] for g in sorted(b.guns)], check)
+    for o in batch.outcomes:
+        if o.value is not None:
+            typer.echo(f"{o.gun}: OK")
+            for w in o.value.warnings:
+                warn(f"{o.gun}: {w}")
+        else:
+            typer.echo(f"{o.gun}: FAILED: {_failure_text(o.error)}")
+    failed = [o.error for o in batch.failed if o.error is not None]
+    error = batch.error(
+        f"bundle {bundle}: {failed[0].message}"
+        if len(failed) == 1
+        else f"bundle {bundle}: {len(failed)} GUNs fail verification"
+    )
+    if error is not None:
+        raise error
     typer.echo(f"bundle sha256:{b.sha256} verified")
 
 
@@ -205,19 +209,41 @@ def _client(
     return NotaryClient(server, ca_file=tls_ca, insecure=insecure, auth=auth, on_warning=warn)
 
 
-def _print_results(done: list[Any], failed: list[Any], json_: bool) -> None:
+def _failure_text(error: OfftrustError | None) -> str:
+    """A failed GUN's line: its error's message, with the hint in parentheses."""
+    if error is None:
+        return ""
+    return error.message + (f" (hint: {error.hint})" if error.hint else "")
+
+
+def _print_results(batch: Any, json_: bool) -> None:
+    """Print each GUN's result, in order: the action's GUNResult, or its failure."""
+    from offtrust.ops.batch import OK
+    from offtrust.ops.online import GUNResult
+
+    results = [
+        o.value if o.status == OK else GUNResult(o.gun, "failed", _failure_text(o.error))
+        for o in batch.outcomes
+    ]
     if json_:
-        print_json({"ok": not failed, "guns": [r.to_dict() for r in done + failed]})
-    else:
-        for r in done:
-            line = f"{r.gun}: {r.status}"
-            if r.message:
-                line += f": {r.message}"
-            typer.echo(line)
-            for w in r.warnings:
-                warn(f"{r.gun}: {w}")
-        for r in failed:
-            typer.echo(f"{r.gun}: failed: {r.message}")
+        print_json({"ok": not batch.failed, "guns": [r.to_dict() for r in results]})
+        return
+    for r in results:
+        line = f"{r.gun}: {r.status}"
+        if r.message:
+            line += f": {r.message}"
+        typer.echo(line)
+        for w in r.warnings:
+            warn(f"{r.gun}: {w}")
+
+
+def _batch_error(batch: Any, what: str) -> Any:
+    """The error that ends a fetch or publish, or None: exit status by ops.batch."""
+    failed = [o.error for o in batch.failed if o.error is not None]
+    return batch.error(
+        f"{what} failed for {len(failed)} of {len(batch.outcomes)} GUN(s)"
+        + (f": {failed[0].message}" if len(failed) == 1 else "")
+    )
 
 
 def fetch(
@@ -238,23 +264,22 @@ def fetch(
 
     Example: offtrust fetch example.com/app --server https://notary.example.com:4443
     """
-    from offtrust.errors import NetworkError, UsageError
-    from offtrust.ops.online import fetch_gun, run_per_gun
+    from offtrust.errors import UsageError
+    from offtrust.ops.batch import run_batch
+    from offtrust.ops.online import fetch_gun
 
     if not server:
         raise UsageError("--server URL is required")
     client = _client(server, tls_ca, insecure, username, password_stdin)
     c = context(ctx)
-    done, failed = run_per_gun(
+    batch = run_batch(
         progress(resolve_guns(ctx, guns, all_guns), "fetching"),
         lambda gun: fetch_gun(c, gun, client),
     )
-    _print_results(done, failed, json_)
-    if failed:
-        raise NetworkError(
-            f"fetch failed for {len(failed)} of {len(done) + len(failed)} GUN(s)"
-            + (f": {failed[0].message}" if len(failed) == 1 else "")
-        )
+    _print_results(batch, json_)
+    error = _batch_error(batch, "fetch")
+    if error is not None:
+        raise error
 
 
 def publish(
@@ -274,8 +299,9 @@ def publish(
 
     Example: offtrust publish ceremony.bundle --server https://notary.example.com:4443
     """
-    from offtrust.errors import ConflictError, UsageError
-    from offtrust.ops.online import publish_gun, run_per_gun
+    from offtrust.errors import UsageError
+    from offtrust.ops.batch import run_batch
+    from offtrust.ops.online import publish_gun
 
     if not server:
         raise UsageError("--server URL is required")
@@ -283,16 +309,14 @@ def publish(
     client = _client(server, tls_ca, insecure, username, password_stdin)
     c = context(ctx)
     info(f"bundle sha256:{b.sha256}")
-    done, failed = run_per_gun(
+    batch = run_batch(
         progress([b.guns[g] for g in sorted(b.guns)], "publishing"),
         lambda entry: publish_gun(c, entry, client, dry_run=dry_run),
     )
-    _print_results(done, failed, json_)
-    if failed:
-        raise ConflictError(
-            f"publish failed for {len(failed)} of {len(done) + len(failed)} GUN(s)"
-            + (f": {failed[0].message}" if len(failed) == 1 else "")
-        )
+    _print_results(batch, json_)
+    error = _batch_error(batch, "publish")
+    if error is not None:
+        raise error
 
 
 def register(app: typer.Typer) -> None:

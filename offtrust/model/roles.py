@@ -1,35 +1,13 @@
-"""Role-name rules of notary 0.7 (``tuf/data/roles.go``)."""
+"""Role-name rules of notary 0.7 (``tuf/data/roles.go``).
+
+The rules themselves live in :mod:`offtrust.model.names`, with the other name
+rules; this module re-exports them and names Docker's releases role.
+"""
 
 from __future__ import annotations
 
-import posixpath
-import re
+from offtrust.model.names import is_delegation, is_valid_role, parent_of, signer_name
 
-from offtrust.model.metadata import BASE_ROLES, TARGETS
+__all__ = ["RELEASES", "is_delegation", "is_valid_role", "parent_of", "signer_name"]
 
-_DELEGATION_CHARS = re.compile(r"^[-a-z0-9_/]+$")
 RELEASES = "targets/releases"
-
-
-def is_delegation(name: str) -> bool:
-    """True when *name* is a valid delegation role name for notary."""
-    return (
-        name.startswith(TARGETS + "/")
-        and len(name.encode()) < 256
-        and bool(_DELEGATION_CHARS.match(name))
-        and posixpath.normpath(name) == name
-    )
-
-
-def is_valid_role(name: str) -> bool:
-    return name in BASE_ROLES or is_delegation(name)
-
-
-def parent_of(name: str) -> str:
-    """The role that delegates to *name* (``targets/a/b`` → ``targets/a``)."""
-    return posixpath.dirname(name)
-
-
-def signer_name(role: str) -> str:
-    """Docker's name for a delegation: the role without ``targets/``."""
-    return role[len(TARGETS) + 1 :] if role.startswith(TARGETS + "/") else role

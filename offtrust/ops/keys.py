@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from offtrust.errors import InvalidKeyError, UnreadableInputError, UsageError, WrongPassphraseError
+from offtrust.model.names import check_key_name
 from offtrust.ops.context import Context
 from offtrust.store.keystore import KeyInfo, PassphraseSource
 
@@ -74,20 +74,6 @@ def list_keys(
             row["algorithm"] = _PEM_ALGORITHMS.get(info.pem_type) or types.get(info.keyid)
         out.append(row)
     return out
-
-
-_KEY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-def check_key_name(name: str) -> str:
-    """Docker's rule for key names (``docker trust key generate/load``).
-
-    Raises:
-        UsageError: the name does not match ``[a-z0-9][a-z0-9_-]*``.
-    """
-    if not _KEY_NAME.match(name):
-        raise UsageError(f"key name {name!r} must match [a-z0-9][a-z0-9_-]*")
-    return name
 
 
 def generate_key(

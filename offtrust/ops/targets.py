@@ -7,6 +7,7 @@ import re
 
 from offtrust.errors import NotFoundError, UsageError
 from offtrust.model.metadata import TARGETS, TargetFile
+from offtrust.model.names import check_tag
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import RELEASES
 from offtrust.ops.context import Context
@@ -14,7 +15,6 @@ from offtrust.ops.edit import CommitResult, Editor
 from offtrust.store.keystore import PassphraseSource
 
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
-_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 def parse_digest(digest: str) -> bytes:
@@ -61,8 +61,7 @@ def target_add(
         UsageError: bad tag, digest or size, or the tag lies outside the role's paths.
         MissingKeyError: the role's key is not local.
     """
-    if not tag or _CONTROL.search(tag):
-        raise UsageError("the tag must be non-empty and hold no control characters")
+    check_tag(tag)
     if size < 0:
         raise UsageError("--size must not be negative")
     raw = parse_digest(digest)

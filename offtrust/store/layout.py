@@ -14,32 +14,15 @@
 from __future__ import annotations
 
 import os
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
 from offtrust.errors import UsageError
+from offtrust.model.names import check_gun
+
+__all__ = ["METADATA", "TrustDir", "check_gun", "check_role_path"]
 
 METADATA = "metadata"
-
-
-def check_gun(gun: str) -> str:
-    """Return *gun* if it is a safe GUN to use as a relative path.
-
-    Raises:
-        UsageError: the GUN is empty, absolute, or has ``.``/``..``/empty parts.
-    """
-    if (
-        not gun
-        or gun.startswith("/")
-        or "\\" in gun
-        or "*" in gun
-        or "\x00" in gun
-        or any(part in ("", ".", "..") for part in gun.split("/"))
-        or posixpath.normpath(gun) != gun
-    ):
-        raise UsageError(f"invalid GUN {gun!r}")
-    return gun
 
 
 def check_role_path(role: str) -> str:

@@ -520,7 +520,8 @@ def test_preset_token_for_another_gun_is_refused(auth: TokenAuthSetup, tmp_path:
     )
     line = one_error_line(proc)
     assert "refused the bearer token" in line, describe(proc)
-    assert "OFFTRUST_TOKEN" in line, describe(proc)
+    # The hint is its own `hint:` line, after the one error line.
+    assert "hint: check OFFTRUST_TOKEN" in proc.stderr, describe(proc)
     assert_no_secret(proc, token)
     assert auth.issuer.requests == [], auth.issuer.requests
 
