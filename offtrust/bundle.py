@@ -2,11 +2,13 @@
 
 A bundle is an uncompressed POSIX ustar archive. Its first member is
 ``manifest.json`` (``schemas/bundle-manifest.json``); then comes one member per
-metadata file, ``<gun>/<role>.json``, in sorted order. The manifest lists, per
-GUN, the published versions the staged edits were built on and the sha256,
-length and version of *every* metadata file of the resulting state (published
-files unchanged, ``upload: false``; staged ones, ``upload: true``), so a bundle
-alone is enough to verify each GUN's TUF chain.
+metadata file, ``<gun>/<role>.json``, and per published GUN the root its edits
+were built on, ``<gun>/trusted-root.json``, in sorted order. The manifest
+lists, per GUN, the published versions the staged edits were built on, the
+trusted root's sha256, length and version, and the sha256, length and version
+of *every* metadata file of the resulting state (published files unchanged,
+``upload: false``; staged ones, ``upload: true``), so a bundle alone is enough
+to verify each GUN's TUF chain from the root its recipients already trust.
 
 Writing is deterministic: every member is a regular file with mode 0644,
 uid/gid 0, empty owner names and mtime 0, and a member whose name does not fit
@@ -33,7 +35,7 @@ from typing import Any
 
 from offtrust.errors import BundleError, InvalidMetadataError
 from offtrust.model.metadata import ROOT
-from offtrust.model.roles import is_valid_role
+from offtrust.model.names import gun_problem, is_valid_role
 from offtrust.schema import validate
 
 __all__ = [
@@ -50,7 +52,8 @@ __all__ = [
 ]
 
 FORMAT = "offtrust-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+TRUSTED_ROOT_MEMBER = "trusted-root.json"
 MANIFEST_NAME = "manifest.json"
 # Largest bundle read or written, and the most member bytes read from one.
 MAX_BUNDLE_SIZE = 256 * 1024 * 1024
@@ -99,12 +102,16 @@ class BundleGUN:
             empty for a new GUN.
         new_gun: True when the GUN has never been published.
         files: Every metadata file of the resulting state, keyed by role.
+        trusted_root: The bytes of the root the edits were built on (the
+            published root); None for a new GUN. Every newer root, and the
+            server's root at publish time, must chain from it.
     """
 
     gun: str
     base: dict[str, int]
     new_gun: bool
     files: dict[str, BundleFile]
+    trusted_root: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,11 @@ class Bundle:
 def member_name(gun: str, role: str) -> str:
     """The archive member that holds *role*'s metadata of *gun*."""
     return f"{gun}/{role}.json"
+
+
+def trusted_root_member(gun: str) -> str:
+    """The archive member that holds the trusted (base) root of *gun*."""
+    return f"{gun}/{TRUSTED_ROOT_MEMBER}"
 
 
 def write_bundle(guns: Iterable[BundleGUN]) -> bytes:
@@ -166,7 +178,22 @@ def write_bundle(guns: Iterable[BundleGUN]) -> bytes:
                 "upload": file.upload,
             }
             contents[name] = file.data
-        manifest_guns[gun] = {"base": dict(entry.base), "new_gun": entry.new_gun, "files": files}
+        trusted: dict[str, Any] | None = None
+        if entry.trusted_root is not None:
+            name = trusted_root_member(gun)
+            data = entry.trusted_root
+            trusted = {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "length": len(data),
+                "version": _signed_version(data, where=f"{where}: member {name!r}"),
+            }
+            contents[name] = data
+        manifest_guns[gun] = {
+            "base": dict(entry.base),
+            "new_gun": entry.new_gun,
+            "trusted_root": trusted,
+            "files": files,
+        }
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "guns": manifest_guns}
     # The same checks as on reading, so that nothing written is refused later;
     # they also catch two files that would share one member name.
@@ -245,7 +272,13 @@ def read_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
                     expected = _check_manifest(manifest, where=where)
                 else:
                     gun, role = expected[name]
-                    _check_content(content, manifest["guns"][gun]["files"][role], where=where)
+                    gun_entry = manifest["guns"][gun]
+                    meta = (
+                        gun_entry["trusted_root"]
+                        if role == TRUSTED_ROOT_MEMBER
+                        else gun_entry["files"][role]
+                    )
+                    _check_content(content, meta, where=where)
                     contents[name] = content
             end = tar.offset
     except (tarfile.TarError, EOFError, UnicodeError) as e:
@@ -270,8 +303,15 @@ def read_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
             )
             for role, meta in sorted(entry["files"].items())
         }
+        trusted_root = (
+            contents[trusted_root_member(gun)] if entry["trusted_root"] is not None else None
+        )
         guns[gun] = BundleGUN(
-            gun=gun, base=dict(entry["base"]), new_gun=entry["new_gun"], files=files
+            gun=gun,
+            base=dict(entry["base"]),
+            new_gun=entry["new_gun"],
+            files=files,
+            trusted_root=trusted_root,
         )
     # A bundle is deterministic, so anything but the exact bytes its content
     # produces (padding, spare header bytes, reordered members) was altered.
@@ -416,6 +456,11 @@ def _check_manifest(manifest: dict[str, Any], *, where: str) -> dict[str, tuple[
     Returns:
         The member name of every listed file, mapped to its GUN and role.
     """
+    if manifest.get("format_version") == 1 and manifest.get("format") == FORMAT:
+        raise BundleError(
+            f"{where}: bundle format 1 (from an older offtrust) does not carry the trusted "
+            "root; stage the edits again with this version"
+        )
     try:
         validate(_SCHEMA, manifest, source=where)
     except InvalidMetadataError as e:
@@ -437,41 +482,42 @@ def _check_manifest(manifest: dict[str, Any], *, where: str) -> dict[str, tuple[
             raise BundleError(f"{at}: a new GUN has no published base versions")
         if not entry["new_gun"] and ROOT not in base:
             raise BundleError(f"{at}: a published GUN needs the base version of {ROOT!r}")
+        trusted = entry["trusted_root"]
+        if entry["new_gun"] != (trusted is None):
+            raise BundleError(
+                f"{at}: a published GUN needs its trusted root, and a new GUN has none"
+            )
+        if trusted is not None:
+            if trusted["version"] != base[ROOT]:
+                raise BundleError(
+                    f"{at}: trusted root version {trusted['version']} is not the base "
+                    f"version {base[ROOT]}"
+                )
+            _claim(members, trusted_root_member(gun), gun, TRUSTED_ROOT_MEMBER, at)
         for role, meta in entry["files"].items():
             if not meta["upload"] and base.get(role) != meta["version"]:
                 raise BundleError(
                     f"{at}: {role!r} is not uploaded, so its version {meta['version']} "
                     f"must be the published one ({base.get(role, 'none')})"
                 )
-            name = member_name(gun, role)
-            if name in members:
-                other_gun, other_role = members[name]
-                raise BundleError(
-                    f"{at}: role {role!r} and GUN {other_gun!r} role {other_role!r} "
-                    f"share the member name {name!r}"
-                )
-            members[name] = (gun, role)
+            _claim(members, member_name(gun, role), gun, role, at)
     return members
 
 
-def _gun_problem(gun: str) -> str | None:
-    """Why *gun* cannot name a GUN in a bundle, or None.
+def _claim(members: dict[str, tuple[str, str]], name: str, gun: str, role: str, at: str) -> None:
+    """Record member *name* as *gun*'s *role*, refusing a name two files would share."""
+    if name in members:
+        other_gun, other_role = members[name]
+        raise BundleError(
+            f"{at}: role {role!r} and GUN {other_gun!r} role {other_role!r} "
+            f"share the member name {name!r}"
+        )
+    members[name] = (gun, role)
 
-    The rules of the trust store's GUN check, plus no control characters, which
-    a terminal would interpret when ``bundle show`` prints the name.
-    """
-    if not gun:
-        return "empty"
-    if gun.startswith("/"):
-        return "absolute path"
-    for character, description in (("\0", "NUL"), ("\\", "a backslash"), ("*", "'*'")):
-        if character in gun:
-            return f"contains {description}"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in gun):
-        return "contains a control character"
-    if any(part in ("", ".", "..") for part in gun.split("/")):
-        return "empty, '.' or '..' path component"
-    return None
+
+def _gun_problem(gun: str) -> str | None:
+    """Why *gun* cannot name a GUN in a bundle, or None: the one GUN rule."""
+    return gun_problem(gun)
 
 
 def _check_content(content: bytes, meta: dict[str, Any], *, where: str) -> None:
@@ -490,6 +536,15 @@ def _check_content(content: bytes, meta: dict[str, Any], *, where: str) -> None:
 
 def _check_signed_version(data: bytes, version: int, *, where: str) -> None:
     """Refuse *data* unless it is signed metadata whose ``signed.version`` is *version*."""
+    actual = _signed_version(data, where=where)
+    if actual != version:
+        raise BundleError(
+            f"{where}: version mismatch: manifest says {version}, signed.version is {actual}"
+        )
+
+
+def _signed_version(data: bytes, *, where: str) -> int:
+    """The ``signed.version`` of metadata bytes."""
     try:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
@@ -498,10 +553,7 @@ def _check_signed_version(data: bytes, version: int, *, where: str) -> None:
     actual = signed.get("version") if isinstance(signed, dict) else None
     if not isinstance(actual, int) or isinstance(actual, bool):
         raise BundleError(f"{where}: no integer signed.version")
-    if actual != version:
-        raise BundleError(
-            f"{where}: version mismatch: manifest says {version}, signed.version is {actual}"
-        )
+    return actual
 
 
 def _one_line(error: BaseException) -> str:

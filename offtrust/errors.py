@@ -91,6 +91,10 @@ class MissingKeyError(KeyAccessError):
     """No local private key can sign what the operation must sign."""
 
 
+class KeyMismatchError(KeyAccessError):
+    """A private key file holds another key than the key ID it is stored under."""
+
+
 class VerificationError(OfftrustError):
     """TUF verification failed."""
 
@@ -117,6 +121,18 @@ class ConflictError(OfftrustError):
     """The operation conflicts with the current state (already exists, stale base)."""
 
     exit_code = 1
+
+
+class BatchError(OfftrustError):
+    """Some GUNs of a batch failed; each was reported on its own line.
+
+    Its ``exit_code`` is the batch's, decided once by
+    :attr:`offtrust.ops.batch.BatchResult.exit_code` from the failures' own.
+    """
+
+    def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
 
 
 class BundleError(OfftrustError):

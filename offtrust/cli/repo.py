@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,12 +46,11 @@ def inspect(
     Example: offtrust inspect example.com/app --pretty
     """
     from offtrust.cli._common import progress
-    from offtrust.errors import OfftrustError
-    from offtrust.ops.inspect import format_pretty, inspect_repo, split_reference
+    from offtrust.errors import VerificationError
+    from offtrust.ops.batch import FAILED, run_batch
+    from offtrust.ops.inspect import format_pretty, inspect_gun, split_reference
 
     c = context(ctx)
-    docs = []
-    failed: list[OfftrustError] = []
     split = [split_reference(g) for g in guns or []]
     names = resolve_guns(ctx, [gun for gun, _ in split] or None, all_guns)
     # (GUN, tag, the reference as typed) — every GUN with --all.
@@ -60,24 +59,40 @@ def inspect(
         if guns
         else [(gun, None, gun) for gun in names]
     )
-    for gun, tag, reference in progress(items, "inspecting"):
-        try:
-            state = c.repos.load(gun)
-            docs.append(inspect_repo(state, tag=tag, reference=reference))
-        except OfftrustError as e:
-            failed.append(e)
-            continue
-        _report_warnings(ctx, state)
+
+    hidden: list[str] = []
+
+    def action(item: tuple[str, str | None, str]) -> dict[str, object]:
+        gun, tag, reference = item
+        seen = inspect_gun(c, gun, tag=tag, reference=reference)
+        for problem in seen.report.problems:
+            warn(f"{gun}: {problem}")
+        if seen.hidden:
+            warn(f"{gun}: tags of {', '.join(seen.hidden)} are not shown: they fail verification")
+            hidden.append(gun)
+        return seen.doc
+
+    def report(outcome: Any) -> None:
+        if outcome.status == FAILED and len(items) > 1:
+            sys.stderr.write(f"offtrust: error: {outcome.gun}: {outcome.error.message}\n")
+
+    batch = run_batch(
+        progress(items, "inspecting"), action, gun_of=lambda item: item[2], on_outcome=report
+    )
+    docs = [o.value for o in batch.ok if o.value is not None]
     if pretty:
         sys.stdout.write("\n\n".join(format_pretty(d) for d in docs))
-    elif docs or not failed:
+    elif docs or not batch.failed:
         print_json(docs, indent=4, sort_keys=False)
-    if failed:
-        if len(failed) == 1:
-            raise failed[0]
-        for earlier in failed[:-1]:
-            sys.stderr.write(f"offtrust: error: {earlier.message}\n")
-        raise failed[-1]
+    error = batch.error()
+    if error is not None:
+        raise error
+    if hidden:
+        # Scripts gating on the JSON must not take a partial view for a good one.
+        raise VerificationError(
+            f"{', '.join(hidden)}: some roles fail verification; their tags are not shown",
+            hint="`offtrust verify` names each problem and its fix",
+        )
 
 
 def verify(
@@ -94,37 +109,45 @@ def verify(
     Example: offtrust verify example.com/app
     """
     from offtrust.cli._common import progress
-    from offtrust.errors import VerificationError
-    from offtrust.ops.verify import verify_gun
+    from offtrust.errors import NotFoundError, OfftrustError
+    from offtrust.ops.batch import run_batch
+    from offtrust.ops.verify import load_and_verify, unloadable_report
 
     names = resolve_guns(ctx, guns, all_guns, required=False)
     if not names:
-        from offtrust.errors import NotFoundError
-
         raise NotFoundError(f"no GUNs in {context(ctx).trust.path}")
     c = context(ctx)
-    reports = [verify_gun(c, gun) for gun in progress(names, "verifying")]
-    bad = [r for r in reports if not r.ok]
+    reports: dict[str, Any] = {}
+
+    def check(gun: str) -> object:
+        try:
+            report = reports[gun] = load_and_verify(c, gun)
+        except OfftrustError as e:
+            reports[gun] = unloadable_report(gun, e)
+            raise
+        report.raise_for_errors()
+        return report
+
+    batch = run_batch(progress(names, "verifying"), check)
     if json_:
-        print_json({"ok": not bad, "repositories": [r.to_dict() for r in reports]})
+        print_json({"ok": not batch.failed, "repositories": [reports[g].to_dict() for g in names]})
     else:
-        for r in reports:
-            status = "OK" if r.ok else "FAILED"
-            typer.echo(f"{r.gun}: {status}")
+        for gun in names:
+            r = reports[gun]
+            typer.echo(f"{r.gun}: {'OK' if r.ok else 'FAILED'}")
             for p in r.problems:
                 line = f"  {p.severity}: {p.role}: {p.reason}"
                 if p.fix:
                     line += f"\n    fix: {p.fix}"
                 typer.echo(line)
-    if bad:
-        if len(bad) == 1:
-            first = bad[0].errors[0]
-            err = VerificationError(f"{bad[0].gun}: {first.role}: {first.reason}", hint=first.fix)
-        else:
-            err = VerificationError(f"verification failed for {len(bad)} of {len(reports)} GUNs")
-        # Unreadable metadata is exit 2 (contract), a failed check exit 1.
-        err.exit_code = max(r.exit_code for r in bad)
-        raise err
+    failed = [o.error for o in batch.failed if o.error is not None]
+    error = batch.error(
+        failed[0].message
+        if len(failed) == 1
+        else f"verification failed for {len(failed)} of {len(names)} GUNs"
+    )
+    if error is not None:
+        raise error
 
 
 @delegation_app.command("list")

@@ -26,9 +26,27 @@ from offtrust.model.metadata import (
 class RepoState:
     """Every metadata document of a GUN that could be read, by role name.
 
-    ``staged`` names the roles whose document comes from the staged layer;
-    ``published`` keeps the published documents those staged ones replace, so
-    rollback and root-rotation rules can be checked.
+    ``staged`` names the roles whose document is new (the staged layer, or a
+    bundle's uploads); ``published`` keeps the published documents those
+    staged ones replace, so rollback and root-rotation rules can be checked.
+
+    The other fields tell the trust rules (:mod:`offtrust.model.verify`) what
+    this state is checked against when it comes from outside the trust
+    directory (a bundle, a server):
+
+    Attributes:
+        trusted_root: the root trusted before this state's root (the cached
+            one for ``fetch``, the base root of a bundle). ``None``: the
+            published root when root is staged, else the state's own root
+            (trust on first use, as Docker).
+        root_chain: the root versions between ``trusted_root`` and the state's
+            root, oldest first (``fetch`` downloads them).
+        floors: the lowest acceptable version of each role (the cached or
+            base version); staged roles must also move past their published one.
+        network: the documents come from a server: an expired timestamp or
+            snapshot is fatal, as in notary's client.
+        previous_roles: delegations that had a document before (``fetch``):
+            a snapshot may not drop one its parent still lists.
     """
 
     gun: str
@@ -36,6 +54,11 @@ class RepoState:
     staged: set[str] = field(default_factory=set)
     published: dict[str, Metadata[Any]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    trusted_root: Metadata[Any] | None = None
+    root_chain: list[Metadata[Any]] = field(default_factory=list)
+    floors: dict[str, int] = field(default_factory=dict)
+    network: bool = False
+    previous_roles: set[str] = field(default_factory=set)
 
     def get(self, role: str) -> Metadata[Any] | None:
         return self.roles.get(role)

@@ -1,18 +1,43 @@
-"""Full offline TUF verification of one repository, the way notary 0.7 checks it.
+"""The trust rules of offtrust, in one place: what makes a GUN's metadata valid.
 
-:func:`verify_repository` returns a report listing every problem (role, reason
-and the command that fixes it) instead of stopping at the first; the caller
-decides whether to raise (:meth:`VerificationReport.raise_for_errors`). Nothing
-here reads files or the clock: the reference time is passed in.
+Every input goes through :func:`verify_repository`: the published cache with
+staged edits over it (``verify``, every edit, ``stage``), a bundle (``bundle
+verify``, ``publish``) and what a server serves (``fetch``, and ``publish``
+after uploading). The caller says what the state is checked against through
+the fields of :class:`~offtrust.model.repository.RepoState` (the trusted root,
+intermediate roots, version floors, network input); the rules are the same.
+
+The rules (python-tuf's ``trusted_metadata_set.py`` and notary 0.7's client
+and server, whichever is stricter):
+
+- the trusted root is the published root (trust on first use, as Docker);
+  every newer root is signed by the previous root's threshold and by its own,
+  with version = previous + 1, following at most :data:`MAX_ROOT_CHAIN` steps;
+- every key ID is the ID of its key's content (notary: "key ID is not valid
+  for key content"), and signatures count once per distinct key;
+- root keys are certificates notary accepts: one leaf, valid now, for the GUN;
+- timestamp, snapshot and targets are present; the timestamp vouches for the
+  snapshot's bytes, the snapshot for every other file's; a snapshot lists
+  every delegation with a document;
+- no role's version goes below its floor, except that a root which rotates the
+  timestamp or snapshot keys resets that role's floor (TUF 5.3.11);
+- expiry: fatal for network input, a warning for a cached timestamp (the
+  server re-signs it), an error otherwise; expired but validly signed roles
+  stay readable (:meth:`VerificationReport.is_usable`);
+- a delegation is trusted only when its parent is; one that fails is skipped
+  (its own problems are reported), not fatal to the GUN.
+
+Nothing here reads files, the clock or a key: the reference time and a
+:class:`Crypto` backend (signature checks, certificates) are passed in.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from offtrust.errors import (
     ExpiredError,
@@ -31,14 +56,50 @@ from offtrust.model.metadata import (
     TARGETS,
     TIMESTAMP,
     Metadata,
+    Root,
 )
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import is_delegation, parent_of
 
 WARN_BEFORE_EXPIRY = timedelta(days=30)
+CERTIFICATE_START_LEEWAY = timedelta(days=1)
+#: The most root versions followed from the trusted root to the newest one.
+MAX_ROOT_CHAIN = 256
 ERROR, WARNING = "error", "warning"
+SIGNATURE, EXPIRY, HASH, ROLLBACK, STRUCTURE = (
+    "signature",
+    "expiry",
+    "hash",
+    "rollback",
+    "verification",
+)
 
-VerifyFn = Callable[[PublicKey, str, bytes, bytes], bool]
+
+class CertificateFacts(Protocol):
+    """What the rules need to know of a key's certificate."""
+
+    @property
+    def common_name(self) -> str | None: ...
+    @property
+    def not_before(self) -> datetime: ...
+    @property
+    def not_after(self) -> datetime: ...
+    @property
+    def uses_sha1(self) -> bool: ...
+    @property
+    def is_ca(self) -> bool: ...
+    @property
+    def leaf_count(self) -> int: ...
+
+
+class Crypto(Protocol):
+    """The cryptographic back-end the rules call (``offtrust.crypto`` in production)."""
+
+    def verify_signature(
+        self, key: PublicKey, method: str, signature: bytes, message: bytes
+    ) -> bool: ...
+
+    def certificate_info(self, key: PublicKey) -> CertificateFacts: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +111,7 @@ class Problem:
     fix: str | None = None
     severity: str = ERROR
     #: What kind of failure it is; picks the exception of raise_for_errors.
-    kind: str = "verification"
+    kind: str = STRUCTURE
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,11 +126,31 @@ class Problem:
         return f"{text} (fix: {self.fix})" if self.fix else text
 
 
+_ERROR_CLASSES: dict[str, type[VerificationError]] = {
+    SIGNATURE: SignatureError,
+    EXPIRY: ExpiredError,
+    HASH: HashMismatchError,
+    ROLLBACK: RollbackError,
+}
+
+
 @dataclass
 class VerificationReport:
+    """Every problem of one GUN, and which roles can be trusted.
+
+    Attributes:
+        checked: roles whose document was checked, walk order.
+        trusted: roles whose document passed every rule but expiry, and whose
+            parent (root for the top-level roles) is trusted too.
+        vouched: roles whose bytes are the ones a trusted snapshot records
+            (content authentic even where a signature is missing).
+    """
+
     gun: str
     problems: list[Problem] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    trusted: set[str] = field(default_factory=set)
+    vouched: set[str] = field(default_factory=set)
     #: Exit status when the report has errors: 1, or the status of the error
     #: that kept the metadata from loading (2 for malformed or missing files).
     exit_code: int = 1
@@ -86,6 +167,36 @@ class VerificationReport:
     def ok(self) -> bool:
         return not self.errors
 
+    def errors_of(self, role: str) -> list[Problem]:
+        return [p for p in self.errors if p.role == role]
+
+    def is_usable(self, role: str) -> bool:
+        """The role's content can be read and edited: trusted (expired or not)."""
+        return role in self.trusted
+
+    def is_resignable(self, role: str) -> bool:
+        """The role may be signed again: trusted, or vouched for with only its signatures failing.
+
+        This is what ``witness`` and ``resign`` may touch: content that a
+        trusted snapshot records byte for byte, so signing it launders nothing.
+        """
+        if role in self.trusted:
+            return True
+        kinds = {p.kind for p in self.errors_of(role)}
+        return role in self.vouched and kinds <= {SIGNATURE, EXPIRY}
+
+    def blocking(self, *, strict_expiry: bool = False) -> list[Problem]:
+        """Errors that make the whole GUN untrustworthy: any top-level role failing.
+
+        Delegations that fail are skipped, not blocking. Expiry blocks only with
+        *strict_expiry* (network input): an expired role can still be re-signed.
+        """
+        return [
+            p
+            for p in self.errors
+            if not is_delegation(p.role) and (strict_expiry or p.kind != EXPIRY)
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "gun": self.gun,
@@ -94,62 +205,71 @@ class VerificationReport:
             "problems": [p.to_dict() for p in self.problems],
         }
 
+    def raise_for(self, problems: list[Problem], prefix: str = "") -> None:
+        """Raise the error class of the first of *problems*, naming it.
+
+        Raises:
+            VerificationError: (or a subclass) when *problems* is not empty.
+        """
+        if not problems:
+            return
+        first = problems[0]
+        kind = _ERROR_CLASSES.get(first.kind, VerificationError)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise kind(f"{prefix}{self.gun}: {first.role}: {first.reason}{more}", hint=first.fix)
+
     def raise_for_errors(self) -> None:
-        """Raise the error class of the first problem, naming it.
+        """Raise the error class of the first error.
 
         Raises:
             VerificationError: (or a subclass) when any error was found.
         """
-        if not self.errors:
-            return
-        first = self.errors[0]
-        kind = _ERROR_CLASSES.get(first.kind, VerificationError)
-        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-        raise kind(f"{self.gun}: {first.role}: {first.reason}{more}", hint=first.fix)
-
-
-SIGNATURE, EXPIRY, HASH, ROLLBACK = "signature", "expiry", "hash", "rollback"
-_ERROR_CLASSES: dict[str, type[VerificationError]] = {
-    SIGNATURE: SignatureError,
-    EXPIRY: ExpiredError,
-    HASH: HashMismatchError,
-    ROLLBACK: RollbackError,
-}
-
-
-def _default_verify(key: PublicKey, method: str, sig: bytes, message: bytes) -> bool:
-    from offtrust.crypto import verify_signature
-
-    return verify_signature(key, method, sig, message)
+        self.raise_for(self.errors)
 
 
 def count_valid_signatures(
-    md: Metadata[Any], keys: dict[str, PublicKey], verify: VerifyFn | None = None
+    md: Metadata[Any], keys: dict[str, PublicKey], crypto: Crypto
 ) -> set[str]:
-    """The distinct key IDs of *keys* with a valid signature on *md*.
+    """The distinct keys of *keys* with a valid signature on *md*, by content key ID.
+
+    A key listed under several IDs counts once: the signature's key ID picks
+    the key, and the key's own ID is what is counted.
 
     Raises:
         InvalidMetadataError: the ``signed`` object cannot be canonicalized.
     """
-    verify = verify or _default_verify
     message = encode_for_verification(md.signed.to_dict())
     valid: set[str] = set()
     for sig in md.iter_signatures():
         key = keys.get(sig.keyid)
-        if key is None or sig.keyid in valid:
+        if key is None or key.keyid in valid:
             continue
-        if verify(key, sig.method.lower(), sig.sig_bytes, message):
-            valid.add(sig.keyid)
+        if crypto.verify_signature(key, sig.method.lower(), sig.sig_bytes, message):
+            valid.add(key.keyid)
     return valid
 
 
+def bad_key_ids(keys: dict[str, PublicKey]) -> list[str]:
+    """Listed key IDs that are not the ID of their key's content."""
+    return [keyid for keyid, key in keys.items() if key.keyid != keyid]
+
+
 class _Checker:
-    def __init__(self, state: RepoState, now: datetime, verify: VerifyFn | None) -> None:
+    def __init__(self, state: RepoState, now: datetime, crypto: Crypto) -> None:
         self.state = state
         self.gun = state.gun
         self.now = now
-        self.verify = verify
+        self.crypto = crypto
         self.report = VerificationReport(gun=state.gun)
+        published_root = state.published.get(ROOT)
+        self.trusted_root = state.trusted_root or (published_root if ROOT in state.staged else None)
+        self.floors = dict(state.floors)
+        for role in state.staged:
+            old = state.published.get(role)
+            if old is not None:
+                self.floors[role] = max(self.floors.get(role, 0), old.signed.version + 1)
+        self.fetch = f"offtrust fetch {self.gun} --server URL"
+        self.snapshot_trusted = False
 
     def add(
         self,
@@ -158,56 +278,99 @@ class _Checker:
         fix: str | None = None,
         severity: str = ERROR,
         *,
-        kind: str = "verification",
+        kind: str = STRUCTURE,
     ) -> None:
         self.report.problems.append(Problem(role, reason, fix, severity, kind))
+
+    def failed(self, role: str) -> bool:
+        """*role* has an error other than expiry."""
+        return any(p.kind != EXPIRY for p in self.report.errors_of(role))
+
+    def refetch(self, role: str) -> str:
+        """The fix for content that cannot be trusted: drop the staged edit, or fetch again."""
+        return f"offtrust reset {self.gun}" if role in self.state.staged else self.fetch
 
     # -- individual rules ------------------------------------------------
 
     def signatures(
-        self, role: str, md: Metadata[Any], keys: dict[str, PublicKey], threshold: int, fix: str
+        self,
+        role: str,
+        md: Metadata[Any],
+        keys: dict[str, PublicKey],
+        threshold: int,
+        fix: str | None,
+        signed_by: str = "",
     ) -> bool:
+        """*md* carries a threshold of valid signatures by distinct keys of *keys*.
+
+        Args:
+            signed_by: whose keys these are, for the message (root rotation).
+        """
         if not md.signatures:
             self.add(role, "has no signatures", fix, kind=SIGNATURE)
             return False
         try:
-            valid = count_valid_signatures(md, keys, self.verify)
+            valid = count_valid_signatures(md, keys, self.crypto)
         except InvalidMetadataError as e:
             self.add(role, f"cannot be canonicalized for verification: {e}", fix)
             return False
         if len(valid) < threshold:
-            self.add(
-                role,
-                f"valid signatures did not meet threshold ({len(valid)} of {threshold} "
-                f"required, {len(md.signatures)} present)",
-                fix,
-                kind=SIGNATURE,
+            counts = f"{len(valid)} of {threshold} required, {len(md.signatures)} present"
+            reason = (
+                f"version {md.signed.version} is not signed by {signed_by} ({counts})"
+                if signed_by
+                else f"valid signatures did not meet threshold ({counts})"
             )
+            self.add(role, reason, fix, kind=SIGNATURE)
             return False
         return True
 
+    def key_ids(self, role: str, keys: dict[str, PublicKey], fix: str | None) -> None:
+        for keyid in bad_key_ids(keys):
+            self.add(role, f"key ID {keyid[:12]} is not valid for its key content", fix)
+
     def expiry(self, role: str, md: Metadata[Any]) -> None:
         expires = md.signed.expires_at
-        if role == TIMESTAMP:
+        if role == TIMESTAMP and not self.state.network:
             # The server re-signs an expired timestamp whenever it is fetched,
             # so an old one in an exported directory is normal.
             if expires <= self.now:
                 self.add(
                     role,
                     f"expired at {md.signed.expires} (the server re-signs it on the next fetch)",
-                    f"offtrust fetch {self.gun} --server URL",
+                    self.fetch,
                     WARNING,
                 )
             return
-        fix = f"offtrust resign {self.gun} {role}"
+        fix = self.fetch if role in (TIMESTAMP, SNAPSHOT) and self.state.network else None
+        fix = fix or f"offtrust resign {self.gun} {role}"
         if expires <= self.now:
             self.add(role, f"expired at {md.signed.expires}", fix, kind=EXPIRY)
         elif expires - self.now < WARN_BEFORE_EXPIRY:
             self.add(role, f"expires soon, at {md.signed.expires}", fix, WARNING)
 
-    def certificates(self, role: str, keys: dict[str, PublicKey], *, is_root: bool) -> None:
-        from offtrust.crypto import certificate_info
+    def versions(self) -> None:
+        for role, md in self.state.roles.items():
+            floor = self.floors.get(role)
+            if floor is None or md.signed.version >= floor:
+                continue
+            if role in self.state.staged and role in self.state.published:
+                reason = (
+                    f"staged version {md.signed.version} does not move past published "
+                    f"version {floor - 1}"
+                )
+            elif self.state.network:
+                reason = (
+                    f"version {md.signed.version} is older than the local version {floor} "
+                    "(a rollback)"
+                )
+            else:
+                reason = (
+                    f"version {md.signed.version} does not move past the base version {floor - 1}"
+                )
+            self.add(role, reason, self.refetch(role), kind=ROLLBACK)
 
+    def certificates(self, role: str, keys: dict[str, PublicKey], *, is_root: bool) -> None:
         for keyid, key in keys.items():
             if not key.is_x509:
                 if is_root:
@@ -219,7 +382,7 @@ class _Checker:
                     )
                 continue
             try:
-                info = certificate_info(key)
+                info = self.crypto.certificate_info(key)
             except Exception as e:  # noqa: BLE001 - reported, not raised
                 self.add(role, f"key {keyid[:12]}: unreadable certificate ({e})")
                 continue
@@ -228,18 +391,31 @@ class _Checker:
                 if is_root
                 else f"offtrust delegation add {self.gun} {role} --key NEW_CERT"
             )
+            name = info.common_name
             if (
                 is_root
-                and info.common_name != self.gun
-                and not (
-                    info.common_name
-                    and info.common_name.endswith("*")
-                    and self.gun.startswith(info.common_name[:-1])
-                )
+                and name != self.gun
+                and not (name and name.endswith("*") and self.gun.startswith(name[:-1]))
             ):
                 self.add(
                     role,
-                    f"root certificate {keyid[:12]} is for {info.common_name!r}, not {self.gun!r}",
+                    f"root certificate {keyid[:12]} is for {name!r}, not {self.gun!r}",
+                    fix,
+                )
+            if is_root and info.leaf_count != 1:
+                self.add(
+                    role,
+                    f"root key {keyid[:12]} holds {info.leaf_count} leaf certificates; "
+                    "notary needs exactly one",
+                    fix,
+                )
+            # notary gives a certificate one day of leeway on its start
+            # (tuf/utils/x509.go ValidateCertificate), for clock skew.
+            if is_root and info.not_before > self.now + CERTIFICATE_START_LEEWAY:
+                self.add(
+                    role,
+                    f"root certificate {keyid[:12]} is not valid before "
+                    f"{info.not_before:%Y-%m-%d %H:%M:%S}",
                     fix,
                 )
             if info.not_after <= self.now:
@@ -261,34 +437,109 @@ class _Checker:
             if is_root and info.is_ca:
                 self.add(role, f"root certificate {keyid[:12]} is a CA certificate", fix)
 
-    def meta_hash(
-        self, parent: str, parent_md: Metadata[Any], role: str, required: bool, fix: str
-    ) -> None:
-        entry = parent_md.signed.meta.get(role)
-        target = self.state.get(role)
+    def covered(self, role: str) -> bool:
+        """The current snapshot is meant to record *role*'s current bytes.
+
+        Not so for a staged role while the snapshot is the published one (the
+        server signs a new snapshot when the edit is published).
+        """
+        snapshot_staged = SNAPSHOT in self.state.staged
+        return SNAPSHOT in self.state.roles and (role not in self.state.staged or snapshot_staged)
+
+    def snapshot_hash(self, role: str) -> Problem | None:
+        """Check *role*'s bytes against the snapshot; mark them vouched when they match.
+
+        Returns:
+            The problem found, for the caller to report after the role's
+            signatures (a changed file is first of all a bad signature).
+        """
+        if not self.covered(role):
+            return None
+        snapshot = self.state.roles[SNAPSHOT]
+        md = self.state.roles[role]
+        entry = snapshot.signed.meta.get(role)
         if entry is None:
-            if required:
-                self.add(parent, f"does not record {role}", fix)
-            return
-        if target is None:
-            return
-        problem = entry.mismatch(target.to_bytes())
+            if role in (ROOT, TARGETS):
+                return Problem(SNAPSHOT, f"does not record {role}", self.refetch(SNAPSHOT))
+            return Problem(
+                role,
+                "is not recorded by the snapshot, so clients ignore it",
+                self.refetch(role),
+                kind=HASH,
+            )
+        problem = entry.mismatch(md.to_bytes())
         if problem:
-            self.add(role, f"does not match {parent}: {problem}", fix, kind=HASH)
+            return Problem(
+                role, f"does not match {SNAPSHOT}: {problem}", self.refetch(role), kind=HASH
+            )
+        if self.snapshot_trusted:
+            self.report.vouched.add(role)
+        return None
+
+    def then(self, problem: Problem | None) -> None:
+        if problem is not None:
+            self.report.problems.append(problem)
 
     # -- the walk -----------------------------------------------------------
 
     def run(self) -> VerificationReport:
         state = self.state
-        gun = self.gun
-        fetch = f"offtrust fetch {gun} --server URL"
+        report = self.report
         root_md = state.get(ROOT)
         if root_md is None:
-            self.add(ROOT, "root.json is missing", fetch)
-            return self.report
+            self.add(ROOT, "root.json is missing", self.fetch)
+            return report
+        report.checked.append(ROOT)
+        self.root(root_md)
         root = root_md.signed
-        self.report.checked.append(ROOT)
+        root_ok = not self.failed(ROOT)
+        self.fast_forward(root_md)
+        self.versions()
+        new_gun = not state.published and state.trusted_root is None and not state.network
+        self.timestamp_and_snapshot(root, new_gun)
 
+        targets_md = state.get(TARGETS)
+        if targets_md is None:
+            self.add(TARGETS, "targets.json is missing", self.refetch(TARGETS))
+        else:
+            report.checked.append(TARGETS)
+            self.then(self.snapshot_hash(ROOT))
+            hash_problem = self.snapshot_hash(TARGETS)
+            self.signatures(
+                TARGETS,
+                targets_md,
+                root.role_keys(TARGETS),
+                root.threshold(TARGETS),
+                self.resign_fix(TARGETS, f"offtrust resign {self.gun} {TARGETS}"),
+            )
+            self.then(hash_problem)
+            self.expiry(TARGETS, targets_md)
+            if root_ok and not self.failed(TARGETS):
+                report.trusted.add(TARGETS)
+            self.delegations()
+        if root_ok:
+            report.trusted.add(ROOT)
+            if TIMESTAMP in state.roles and not self.failed(TIMESTAMP):
+                report.trusted.add(TIMESTAMP)
+            if self.snapshot_trusted:
+                report.trusted.add(SNAPSHOT)
+        else:
+            # Nothing can be trusted when the root cannot.
+            report.trusted.clear()
+        # Report in the order notary signs: root, targets, delegations, snapshot, timestamp.
+        tail = [r for r in (SNAPSHOT, TIMESTAMP) if r in report.checked]
+        report.checked = [r for r in report.checked if r not in tail] + tail
+        return report
+
+    def resign_fix(self, role: str, fix: str) -> str:
+        """*fix* (a re-signing) when the role's content is vouched for, else refetch/reset."""
+        return fix if role in self.report.vouched else self.refetch(role)
+
+    def root(self, root_md: Metadata[Any]) -> None:
+        gun = self.gun
+        root = root_md.signed
+        staged = ROOT in self.state.staged
+        fix = f"offtrust reset {gun}" if staged else self.fetch
         for name in BASE_ROLES:
             entry = root.roles.get(name)
             if entry is None:
@@ -307,90 +558,146 @@ class _Checker:
                     f"{name} role lists unknown key {missing[0][:12]}",
                     f"offtrust key rotate {gun} {name}",
                 )
+        self.key_ids(ROOT, root.keys, fix)
         root_keys = root.role_keys(ROOT)
-        self.signatures(
-            ROOT,
-            root_md,
-            root_keys,
-            root.threshold(ROOT),
-            # A bad signature on the published (cached) root is repaired by
-            # fetching it again; a staged one by signing it again.
-            f"offtrust resign {gun} root" if ROOT in state.staged else fetch,
-        )
+        trusted = self.trusted_root
+        if trusted is not None and trusted.to_bytes() != root_md.to_bytes():
+            self.root_chain(trusted, root_md, fix)
+        else:
+            self.signatures(ROOT, root_md, root_keys, root.threshold(ROOT), fix)
         self.certificates(ROOT, root_keys, is_root=True)
         self.expiry(ROOT, root_md)
 
-        trusted = state.published.get(ROOT) if ROOT in state.staged else None
-        if trusted is not None:
-            old = trusted.signed
-            if root.version != old.version + 1:
+    def root_chain(self, trusted: Metadata[Any], newest: Metadata[Any], fix: str) -> None:
+        """Each root after the trusted one: version + 1, signed by the previous and itself."""
+        chain = [trusted, *self.state.root_chain, newest]
+        if len(chain) - 1 > MAX_ROOT_CHAIN:
+            self.add(
+                ROOT,
+                f"{len(chain) - 1} root versions after the trusted one; at most "
+                f"{MAX_ROOT_CHAIN} are followed",
+                fix,
+                kind=ROLLBACK,
+            )
+            return
+        for previous, current in zip(chain, chain[1:], strict=False):
+            old_v, new_v = previous.signed.version, current.signed.version
+            if new_v == old_v:
+                # Another root under the same version: another repository
+                # under this name, unless the trusted keys signed it (a fork).
+                signed_by_trusted = self.crypto_threshold(previous, current)
                 self.add(
                     ROOT,
-                    f"staged root version {root.version} does not follow published "
-                    f"version {old.version}",
-                    f"offtrust reset {gun}",
+                    f"root version {new_v} differs from the trusted root of that version"
+                    + ("" if signed_by_trusted else " and is not signed by the trusted root keys"),
+                    fix,
+                    kind=SIGNATURE if not signed_by_trusted else ROLLBACK,
+                )
+                return
+            if new_v != old_v + 1:
+                what = "does not move past" if new_v <= old_v else "skips versions after"
+                self.add(
+                    ROOT,
+                    f"root version {new_v} {what} the trusted root version {old_v}",
+                    fix,
                     kind=ROLLBACK,
                 )
-            self.signatures(
-                ROOT + " (rotation)",
-                root_md,
-                old.role_keys(ROOT),
-                old.threshold(ROOT),
-                f"offtrust bundle sign BUNDLE (with the previous root key of {gun})",
+                return
+            if current is not newest:
+                self.key_ids(ROOT, current.signed.keys, fix)
+            label = "the trusted root keys" if previous is trusted else f"the root keys of v{old_v}"
+            ok = self.signatures(
+                ROOT,
+                current,
+                previous.signed.role_keys(ROOT),
+                previous.signed.threshold(ROOT),
+                f"offtrust bundle sign BUNDLE (with the root key of v{old_v} of {self.gun})"
+                if current is newest and ROOT in self.state.staged
+                else fix,
+                label,
             )
-
-        targets_md = state.get(TARGETS)
-        if targets_md is None:
-            self.add(TARGETS, "targets.json is missing", fetch)
-        else:
-            self.report.checked.append(TARGETS)
-            self.signatures(
-                TARGETS,
-                targets_md,
-                root.role_keys(TARGETS),
-                root.threshold(TARGETS),
-                f"offtrust resign {gun} targets",
+            ok = ok and self.signatures(
+                ROOT,
+                current,
+                current.signed.role_keys(ROOT),
+                current.signed.threshold(ROOT),
+                fix,
+                "its own root keys",
             )
-            self.expiry(TARGETS, targets_md)
-            self.delegations()
+            if not ok:
+                return
 
-        snapshot_md = state.get(SNAPSHOT)
-        snapshot_is_current = snapshot_md is not None and (
-            SNAPSHOT in state.staged or not (state.staged - {TIMESTAMP})
-        )
-        if snapshot_md is not None:
-            self.report.checked.append(SNAPSHOT)
-            snap_fix = f"offtrust resign {gun} snapshot"
-            self.signatures(
-                SNAPSHOT,
-                snapshot_md,
-                root.role_keys(SNAPSHOT),
-                root.threshold(SNAPSHOT),
-                snap_fix if SNAPSHOT in state.staged else fetch,
-            )
-            self.expiry(SNAPSHOT, snapshot_md)
-            if snapshot_is_current:
-                fix = fetch if not state.staged else snap_fix
-                self.meta_hash(SNAPSHOT, snapshot_md, ROOT, True, fix)
-                self.meta_hash(SNAPSHOT, snapshot_md, TARGETS, True, fix)
-                for role in state.targets_roles():
-                    if role != TARGETS:
-                        self.meta_hash(SNAPSHOT, snapshot_md, role, False, fix)
+    def crypto_threshold(self, keys_from: Metadata[Root], md: Metadata[Root]) -> bool:
+        """*md* carries a threshold of valid signatures by the root keys of *keys_from*."""
+        root: Root = keys_from.signed
+        try:
+            valid = count_valid_signatures(md, root.role_keys(ROOT), self.crypto)
+        except InvalidMetadataError:
+            return False
+        return len(valid) >= root.threshold(ROOT)
 
+    def fast_forward(self, root_md: Metadata[Any]) -> None:
+        """A root that rotates the timestamp or snapshot keys resets their version floor."""
+        trusted = self.trusted_root
+        if trusted is None:
+            return
+        for role in (TIMESTAMP, SNAPSHOT):
+            old = trusted.signed.roles.get(role)
+            new = root_md.signed.roles.get(role)
+            if old is None or new is None or set(old.keyids) != set(new.keyids):
+                self.floors.pop(role, None)
+
+    def timestamp_and_snapshot(self, root: Any, new_gun: bool) -> None:
+        state = self.state
         timestamp_md = state.get(TIMESTAMP)
+        snapshot_md = state.get(SNAPSHOT)
+        if timestamp_md is None and not new_gun:
+            self.add(TIMESTAMP, "timestamp.json is missing", self.fetch)
+        if snapshot_md is None and not new_gun:
+            self.add(SNAPSHOT, "snapshot.json is missing", self.fetch)
         if timestamp_md is not None:
             self.report.checked.append(TIMESTAMP)
             self.signatures(
-                TIMESTAMP, timestamp_md, root.role_keys(TIMESTAMP), root.threshold(TIMESTAMP), fetch
+                TIMESTAMP,
+                timestamp_md,
+                root.role_keys(TIMESTAMP),
+                root.threshold(TIMESTAMP),
+                self.fetch,
             )
             self.expiry(TIMESTAMP, timestamp_md)
-            if snapshot_md is not None and snapshot_is_current and SNAPSHOT not in state.staged:
-                self.meta_hash(TIMESTAMP, timestamp_md, SNAPSHOT, True, fetch)
-        return self.report
+        if snapshot_md is None:
+            return
+        self.report.checked.append(SNAPSHOT)
+        staged = SNAPSHOT in state.staged
+        self.signatures(
+            SNAPSHOT,
+            snapshot_md,
+            root.role_keys(SNAPSHOT),
+            root.threshold(SNAPSHOT),
+            f"offtrust resign {self.gun} snapshot" if staged else self.fetch,
+        )
+        self.expiry(SNAPSHOT, snapshot_md)
+        if not staged and timestamp_md is not None:
+            entry = timestamp_md.signed.meta.get(SNAPSHOT)
+            if entry is None:
+                self.add(TIMESTAMP, f"does not record {SNAPSHOT}", self.fetch)
+            else:
+                problem = entry.mismatch(snapshot_md.to_bytes())
+                if problem:
+                    self.add(
+                        SNAPSHOT,
+                        f"does not match {TIMESTAMP}: {problem}",
+                        self.fetch,
+                        kind=HASH,
+                    )
+        vouched = staged or (timestamp_md is not None and not self.failed(TIMESTAMP))
+        self.snapshot_trusted = vouched and not self.failed(SNAPSHOT)
 
     def delegations(self) -> None:
         state = self.state
         gun = self.gun
+        report = self.report
+        snapshot = state.get(SNAPSHOT)
         for parent, entry in state.walk_delegations():
             name = entry.name
             parent_md = state.roles[parent]
@@ -407,7 +714,8 @@ class _Checker:
                     f"{name}: threshold {entry.threshold} is below 1",
                     f"offtrust delegation add {gun} {name} --threshold 1",
                 )
-            missing = [k for k in entry.key_ids if k not in parent_md.signed.delegations.keys]
+            all_keys = parent_md.signed.delegations.keys
+            missing = [k for k in entry.key_ids if k not in all_keys]
             if missing:
                 self.add(
                     parent,
@@ -415,6 +723,7 @@ class _Checker:
                     f"offtrust delegation remove {gun} {name} {missing[0]}",
                 )
             keys = parent_md.signed.delegations.role_keys(entry)
+            self.key_ids(parent, keys, self.refetch(parent))
             self.certificates(name, keys, is_root=False)
             parent_entry = state.delegation_entry(parent) if parent != TARGETS else None
             if parent_entry is not None:
@@ -431,17 +740,43 @@ class _Checker:
                     )
             md = state.get(name)
             if md is None:
+                if (
+                    state.network
+                    and name in state.previous_roles
+                    and snapshot is not None
+                    and name not in snapshot.signed.meta
+                ):
+                    self.add(
+                        SNAPSHOT,
+                        f"omits {name}, which {parent} still delegates to and which had "
+                        "metadata before",
+                        self.fetch,
+                        kind=ROLLBACK,
+                    )
                 continue
-            self.report.checked.append(name)
+            report.checked.append(name)
+            hash_problem = self.snapshot_hash(name)
             if not keys:
                 self.add(
                     name,
                     "has no keys left, so no signature on it can be valid",
                     f"offtrust delegation add {gun} {name} --key FILE",
+                    kind=SIGNATURE,
                 )
             else:
-                self.signatures(name, md, keys, entry.threshold, f"offtrust witness {gun} {name}")
+                self.signatures(
+                    name,
+                    md,
+                    keys,
+                    entry.threshold,
+                    self.resign_fix(name, f"offtrust witness {gun} {name}"),
+                )
+            self.then(hash_problem)
             self.expiry(name, md)
+            # A delegation is trusted only through a trusted parent (walk order
+            # visits parents first).
+            if parent in report.trusted and not self.failed(parent) and not self.failed(name):
+                report.trusted.add(name)
             files = md.signed.targets or {}
             outside_targets = [t for t in files if not entry.matches(t)]
             if outside_targets:
@@ -454,20 +789,25 @@ class _Checker:
                 )
 
 
-def verify_repository(
-    state: RepoState, now: datetime, *, verify: VerifyFn | None = None
-) -> VerificationReport:
-    """Check the whole TUF chain of *state* as of *now*.
+def verify_repository(state: RepoState, now: datetime, *, crypto: Crypto) -> VerificationReport:
+    """Check the whole TUF chain of *state* as of *now*, by the rules of this module.
 
     Args:
-        state: the documents of one GUN (published, with staged ones over them).
+        state: the documents of one GUN, and what they are checked against
+            (see :class:`~offtrust.model.repository.RepoState`).
         now: the reference time for expiry checks (timezone-aware).
-        verify: signature check to use; defaults to notary's verifiers.
+        crypto: the signature and certificate back-end.
 
     Returns:
-        A report with every problem found; ``report.ok`` is False on any error.
+        A report with every problem found and the roles that can be trusted;
+        ``report.ok`` is False on any error.
 
     Raises:
         Nothing for problems in the metadata: they are all in the report.
     """
-    return _Checker(state, now, verify).run()
+    return _Checker(state, now, crypto).run()
+
+
+def untrusted_roles(report: VerificationReport, roles: Iterable[str]) -> list[str]:
+    """Those of *roles* the report does not trust, in the given order."""
+    return [r for r in roles if not report.is_usable(r)]

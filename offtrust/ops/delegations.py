@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from offtrust.errors import ConflictError, NotFoundError, NothingToDoError, UsageError
 from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import TARGETS, DelegatedRole, Targets
+from offtrust.model.names import check_signer_name
 from offtrust.model.roles import RELEASES
 from offtrust.ops.context import Context
 from offtrust.ops.edit import CommitResult, Editor, canonical_id, check_parent_exists
 from offtrust.store.keystore import PassphraseSource
-
-SIGNER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-def check_signer_name(name: str) -> str:
-    """Docker's rule for signer names.
-
-    Raises:
-        UsageError: the name is invalid or reserved.
-    """
-    if not SIGNER_NAME.match(name) or name == "releases":
-        raise UsageError(
-            f"signer name {name!r} is invalid: it must match [a-z0-9][a-z0-9_-]* "
-            "and cannot be 'releases'"
-        )
-    return name
 
 
 def _add_role_keys(
@@ -195,7 +179,7 @@ def _unsigned_after_key_removal(editor: Editor, roles: list[str]) -> list[str]:
         if md is None or found is None or role in editor.changed:
             continue
         keys, threshold = editor.role_keys(role)
-        if len(count_valid_signatures(md, keys)) < threshold:
+        if len(count_valid_signatures(md, keys, editor.ctx.crypto)) < threshold:
             warnings.append(
                 f"{role} is no longer validly signed (its signing key was removed); "
                 f"re-sign it with `offtrust witness {editor.gun} {role}`"

@@ -1,6 +1,13 @@
 """The editing engine: open a GUN, change documents, re-sign, write the staged layer.
 
-An :class:`Editor` loads the published state with any staged edits over it.
+An :class:`Editor` is an edit session over *verified* state: it loads the
+published state with any staged edits over it and verifies it by the trust
+rules (:mod:`offtrust.model.verify`) before anything else. A top-level role
+that fails refuses the whole session; a delegation that fails is skipped, and
+editing or re-signing it is refused unless its bytes are the ones the trusted
+snapshot records (content vouched for, only a signature missing). Documents
+are edited as working copies, never the published ones in memory.
+
 Operations change documents through :meth:`Editor.targets` (which marks the
 role changed); :meth:`Editor.commit` then, for every changed role, drops fields
 notary would not keep, bumps the version once relative to the published state,
@@ -16,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from offtrust.errors import MissingKeyError, NotFoundError, UsageError
+from offtrust.errors import MissingKeyError, NotFoundError, UsageError, VerificationError
 from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import (
     ROOT,
@@ -26,13 +33,15 @@ from offtrust.model.metadata import (
     Delegations,
     Metadata,
     MetaFile,
-    Signature,
     Targets,
     default_expiry,
 )
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import is_delegation, parent_of
+from offtrust.model.signing import Signer, sign_metadata
+from offtrust.model.verify import VerificationReport
 from offtrust.ops.context import Context
+from offtrust.ops.verify import verify_state
 from offtrust.store.keystore import PassphraseSource
 from offtrust.store.repo import RepoStore, StagedInfo
 
@@ -41,6 +50,7 @@ if TYPE_CHECKING:
 
 
 def canonical_id(key: PublicKey) -> str:
+    """The canonical key ID of *key* (a root certificate's inner key), as notary names files."""
     from offtrust.crypto import canonical_keyid
 
     return canonical_keyid(key)
@@ -56,13 +66,17 @@ class CommitResult:
 
 
 class Editor:
-    """Stage edits to one GUN.
+    """Stage edits to one GUN, over state verified first.
 
     Args:
         ctx: the trust directory and clock.
         gun: the GUN to edit.
         passphrases: how to decrypt signing keys.
-        state: an already-built state (used for offline initialisation).
+        state: an already-built state (offline initialisation: nothing to verify).
+
+    Raises:
+        VerificationError: (on opening) a top-level role of the GUN fails the
+            trust rules; the message names it and its fix.
     """
 
     def __init__(
@@ -78,22 +92,26 @@ class Editor:
         self.gun = gun
         self.passphrases = passphrases
         self.repos: RepoStore = ctx.repos
-        self.state = state if state is not None else self.repos.load(gun)
-        # Published versions before any edit: the documents of unstaged roles
-        # are shared with the published view and are changed in place.
+        self.keyring = ctx.keyring(passphrases)
+        self.report: VerificationReport | None = None
+        if state is None:
+            state = self.repos.load(gun)
+            self.report = verify_state(ctx, state)
+            self.report.raise_for(self.report.blocking(), prefix="cannot edit ")
+        self.state = state
         self.base_versions = {r: md.signed.version for r, md in self.state.published.items()}
         self.changed: set[str] = set()
         self.removed: set[str] = set()
         self.new_gun = new_gun
         self.edits: list[str] = []
-        self._key_cache: dict[str, PrivateKey] = {}
+        self._working: set[str] = set()
         self._new_keys: list[tuple[PrivateKey, str, str]] = []
         # Lifetime of every document this edit signs (notary's defaults if None).
         self.expires_in: timedelta | None = None
 
     def remember_key(self, key: PrivateKey) -> None:
         """Use an already-decrypted private key for signing."""
-        self._key_cache[key.keyid] = key
+        self.keyring.add(key)
 
     def add_new_key(self, key: PrivateKey, role: str, gun: str = "") -> None:
         """A key created by this edit: stored (encrypted) when the edit commits."""
@@ -116,22 +134,69 @@ class Editor:
         """
         md = self.state.get(role)
         if md is None:
-            if not create or role == TARGETS or self.state.delegation_entry(role) is None:
+            found = self.state.delegation_entry(role)
+            if not create or role == TARGETS or found is None:
                 raise NotFoundError(f"{self.gun}: role {role} has no metadata")
+            self.check_editable(found[0])
             signed = Targets(version=0, expires="1970-01-01T00:00:00Z", unrecognized={})
             signed.delegations = Delegations()
             signed.targets = {}
             md = Metadata(signed=signed, signatures=[])
             self.state.roles[role] = md
+            self._working.add(role)
+        else:
+            md = self._work(role)
         self.changed.add(role)
         self.removed.discard(role)
         return md.signed  # type: ignore[no-any-return]
 
     def mark(self, role: str) -> None:
-        """Mark *role* changed without editing its content (``witness``)."""
+        """Mark *role* changed without editing its content (``witness``, ``resign``).
+
+        Raises:
+            NotFoundError: the role has no document.
+            VerificationError: the role's content cannot be trusted.
+        """
         if self.state.get(role) is None:
             raise NotFoundError(f"{self.gun}: role {role} has no metadata to re-sign")
+        self._work(role)
         self.changed.add(role)
+
+    def check_editable(self, role: str) -> None:
+        """Refuse to edit or sign *role* unless its content can be trusted.
+
+        Trusted means verified (expired or not), or vouched for byte for byte
+        by the trusted snapshot with only its signatures failing; signing
+        anything else would launder content nobody with a key wrote.
+
+        Raises:
+            VerificationError: naming the role, why, and the fix.
+        """
+        report = self.report
+        if report is None or report.is_resignable(role):
+            return
+        problems = report.errors_of(role) or [p for p in report.problems if p.role == role]
+        if problems:
+            first = problems[0]
+            raise VerificationError(
+                f"cannot edit {self.gun}: {role}: {first.reason}; its content is not what "
+                "the trusted snapshot records, so it is not signed again",
+                hint=first.fix,
+            )
+        raise VerificationError(f"cannot edit {self.gun}: {role} cannot be trusted")
+
+    def _work(self, role: str) -> Metadata[Any]:
+        """The working copy of *role*, made on first use: never the published document."""
+        md = self.state.roles[role]
+        if role in self._working:
+            return md
+        self.check_editable(role)
+        self._working.add(role)
+        if md is not self.state.published.get(role):
+            return md  # a staged or new document: already this session's own
+        copy = Metadata.from_bytes(md.to_bytes(), role)
+        self.state.roles[role] = copy
+        return copy
 
     def note(self, text: str) -> None:
         """Record a human description of the edit for ``status``."""
@@ -159,40 +224,33 @@ class Editor:
         parent_md = self.state.roles[parent]
         return parent_md.signed.delegations.role_keys(entry), entry.threshold
 
-    def local_signers(self, keys: dict[str, PublicKey]) -> list[tuple[str, PrivateKey]]:
-        """(listed key ID, private key) for every listed key held locally."""
+    def _local_ids(self, keys: dict[str, PublicKey]) -> list[tuple[str, str]]:
+        """(listed key ID, canonical key ID) of every listed key held locally."""
         out = []
-        store = self.ctx.keys
         for keyid, pub in keys.items():
             try:
                 cid = canonical_id(pub)
-            except Exception:  # noqa: BLE001 - an unreadable certificate cannot sign
+            except Exception:  # noqa: BLE001, S112 - an unreadable certificate cannot sign
                 continue
-            if cid in self._key_cache:
-                out.append((keyid, self._key_cache[cid]))
-                continue
-            if not store.has(cid):
-                continue
-            key = store.load(cid, self.passphrases)
-            self._key_cache[cid] = key
-            out.append((keyid, key))
+            if self.keyring.has(cid):
+                out.append((keyid, cid))
         return out
 
+    def local_signers(self, keys: dict[str, PublicKey]) -> list[tuple[str, Signer]]:
+        """(listed key ID, signer) for every listed key held locally, from the keyring.
+
+        Raises:
+            KeyMismatchError: a key file holds another key than its ID.
+            WrongPassphraseError, PassphraseRequiredError: a key cannot be decrypted.
+        """
+        return [(keyid, self.keyring.private_key(cid)) for keyid, cid in self._local_ids(keys)]
+
     def can_sign(self, role: str) -> bool:
-        from offtrust.crypto import canonical_keyid
-
         keys, _ = self.role_keys(role)
-        store = self.ctx.keys
-        for pub in keys.values():
-            try:
-                if store.has(canonical_keyid(pub)):
-                    return True
-            except Exception:  # noqa: BLE001, S112
-                continue
-        return False
+        return bool(self._local_ids(keys))
 
-    def sign(self, role: str, md: Metadata[Any]) -> list[str]:
-        """Replace *md*'s signatures with those of every local key of *role*.
+    def sign(self, role: str, md: Metadata[Any], *, append: bool = False) -> list[str]:
+        """Sign *md* with every local key of *role*, replacing (or appending to) its signatures.
 
         Returns:
             Warnings (threshold not met locally).
@@ -208,13 +266,7 @@ class Editor:
                 f"{self.gun}: no local private key can sign {role} (its keys: {listed})",
                 hint="load the key with `offtrust key load` or import the right trust directory",
             )
-        message = md.signed_bytes()
-        md.signatures = []
-        for keyid, key in signers:
-            method, sig = key.sign(message)
-            md.signatures.append(Signature.from_bytes(keyid, method, sig))
-        # Keep the bytes just signed: encoding 100,000 targets again costs seconds.
-        md.raw = md.serialize(message)
+        sign_metadata(md, signers, append=append)
         if len(signers) < threshold:
             return [
                 f"{role}: signed by {len(signers)} of the {threshold} keys its threshold needs; "
@@ -262,6 +314,7 @@ class Editor:
         snapshot = self.state.get(SNAPSHOT)
         if snapshot is not None and self.can_sign(SNAPSHOT):
             snapshot_by_server = False
+            snapshot = self._work(SNAPSHOT)
             self._update_snapshot(snapshot)
             self._bump(SNAPSHOT, snapshot)
             warnings += self.sign(SNAPSHOT, snapshot)
@@ -296,15 +349,23 @@ class Editor:
         )
 
     def _update_snapshot(self, snapshot: Metadata[Any]) -> None:
-        """Record root, targets and every delegation document, as notary does."""
+        """Record root, targets and every delegation document, as notary does.
+
+        Only documents that were verified (or vouched for) or signed by this
+        edit get their bytes recorded: a file that failed verification keeps
+        the entry the trusted snapshot had, so the snapshot launders nothing.
+        """
         meta = snapshot.signed.meta
         present = {ROOT, *self.state.targets_roles()}
         for name in list(meta):
             if name not in present:
                 del meta[name]
+        report = self.report
         for name in sorted(present):
             md = self.state.roles.get(name)
-            if md is not None:
+            if md is None:
+                continue
+            if name in self.changed or report is None or report.is_resignable(name):
                 meta[name] = MetaFile.for_bytes(md.to_bytes())
 
 
@@ -368,7 +429,12 @@ def resign(
     editor.expires_in = expires_in
     if not roles:
         candidates = [ROOT, *editor.state.targets_roles()]
-        roles = [r for r in candidates if editor.can_sign(r)]
+        report = editor.report
+        roles = [
+            r
+            for r in candidates
+            if editor.can_sign(r) and (report is None or report.is_resignable(r))
+        ]
         if editor.state.get(SNAPSHOT) is not None and editor.can_sign(SNAPSHOT):
             roles.append(SNAPSHOT)
         if not roles:

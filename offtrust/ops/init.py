@@ -54,7 +54,7 @@ def init_editor(ctx: Context, gun: str, passphrases: PassphraseSource) -> Editor
     roots = [k for k in store.list() if k.role == ROOT]
     new_keys = []
     if roots:
-        root_key = store.load(roots[0].keyid, passphrases)
+        root_key = ctx.keyring(passphrases).private_key(roots[0].keyid)
     else:
         root_key = crypto.generate_private_key("ecdsa")
         new_keys.append((root_key, ROOT, ""))

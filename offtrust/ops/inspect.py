@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from offtrust.model.metadata import ROOT, TARGETS
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import RELEASES, signer_name
 from offtrust.ops.natural import natural_key
+
+if TYPE_CHECKING:
+    from offtrust.model.verify import VerificationReport
+    from offtrust.ops.context import Context
 
 REPO_ADMIN = "Repo Admin"
 
@@ -35,7 +40,11 @@ def split_reference(reference: str) -> tuple[str, str | None]:
 
 
 def inspect_repo(
-    state: RepoState, *, tag: str | None = None, reference: str | None = None
+    state: RepoState,
+    *,
+    tag: str | None = None,
+    reference: str | None = None,
+    trusted: set[str] | None = None,
 ) -> dict[str, Any]:
     """The document ``docker trust inspect GUN[:TAG]`` prints for *state*.
 
@@ -43,10 +52,9 @@ def inspect_repo(
         state: the repository (published with staged edits over it).
         tag: only this signed tag, as Docker does for ``GUN:TAG``.
         reference: the ``Name`` to print (Docker echoes the reference as typed).
-
-    Tags come from every targets role that has a document, including roles
-    whose signatures or expiry fail verification (the caller warns about
-    those): an expired collection must stay inspectable to be repaired.
+        trusted: the roles that verified (expired ones included, so an expired
+            collection stays inspectable for repair); tags and signers of any
+            other role are left out, as Docker leaves them out. None: all roles.
 
     Raises:
         NotFoundError: the repository has no root or targets document.
@@ -54,9 +62,14 @@ def inspect_repo(
     root = state.root.signed
     state.targets  # noqa: B018 - raises a clear error when targets.json is missing
 
+    def shown(role: str) -> bool:
+        return trusted is None or role in trusted
+
     rows: dict[tuple[str, str], list[str]] = {}
     order: list[tuple[str, str, str]] = []
     for role in state.targets_roles():
+        if not shown(role):
+            continue
         md = state.roles[role]
         entry = state.delegation_entry(role) if role != TARGETS else None
         files = md.signed.targets or {}
@@ -80,7 +93,7 @@ def inspect_repo(
 
     signers: dict[str, list[str]] = {}
     for parent, delegated in state.walk_delegations():
-        if delegated.name == RELEASES:
+        if delegated.name == RELEASES or not shown(parent):
             continue
         keys = state.roles[parent].signed.delegations.keys
         signers[signer_name(delegated.name)] = [
@@ -106,6 +119,40 @@ def inspect_repo(
         "Signers": signer_list,
         "AdministrativeKeys": admin,
     }
+
+
+@dataclass
+class Inspection:
+    """What ``inspect`` shows of one GUN, and the verification behind it.
+
+    Attributes:
+        doc: Docker's document, with tags of verified roles only.
+        report: the verification of the GUN.
+        hidden: roles with a document whose tags are left out because they
+            failed verification (not merely expired).
+    """
+
+    doc: dict[str, Any]
+    report: VerificationReport
+    hidden: list[str]
+
+
+def inspect_gun(
+    ctx: Context, gun: str, *, tag: str | None = None, reference: str | None = None
+) -> Inspection:
+    """``docker trust inspect GUN[:TAG]``, offline: only tags of verified roles are shown.
+
+    Raises:
+        NotFoundError: no trust data for the GUN, or no root or targets document.
+        InvalidMetadataError, UnreadableInputError: a file is broken.
+    """
+    from offtrust.ops.verify import verify_state
+
+    state = ctx.repos.load(gun)
+    report = verify_state(ctx, state)
+    doc = inspect_repo(state, tag=tag, reference=reference, trusted=report.trusted)
+    hidden = [r for r in state.targets_roles() if r not in report.trusted]
+    return Inspection(doc=doc, report=report, hidden=hidden)
 
 
 def _table(rows: list[list[str]]) -> str:

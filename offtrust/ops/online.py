@@ -1,33 +1,34 @@
-"""The thin online steps: ``fetch`` and ``publish``, over a :class:`NotaryClient`.
+"""The thin online steps: ``fetch`` and ``publish``, over a :class:`NotaryAPI`.
 
-Both verify everything they receive with the same offline rules as
-``verify``; ``fetch`` writes to the published state only after the whole
-chain checked out, and ``publish`` refuses a GUN the server moved on from.
+Both verify everything they receive by the one set of trust rules
+(:mod:`offtrust.model.verify`): ``fetch`` writes to the published state only
+after the whole chain checked out against the trusted (cached) root, and
+``publish`` pins the root: it uploads only when the server's root is the one
+the bundle was built on, and checks what the server then serves against the
+bundle's root.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from offtrust.errors import (
     ConflictError,
     InvalidMetadataError,
-    OfftrustError,
-    RollbackError,
     VerificationError,
 )
-from offtrust.model.metadata import ROOT, SNAPSHOT, TARGETS, TIMESTAMP, Metadata
+from offtrust.model.metadata import BASE_ROLES, ROOT, SNAPSHOT, TARGETS, TIMESTAMP, Metadata
 from offtrust.model.repository import RepoState
-from offtrust.model.verify import count_valid_signatures, verify_repository
+from offtrust.model.roles import is_delegation
+from offtrust.model.verify import MAX_ROOT_CHAIN, WARNING, verify_repository
 from offtrust.ops.context import Context
 from offtrust.store.repo import parse_metadata, read_server_keys, write_server_keys
 
 if TYPE_CHECKING:
     from offtrust.bundle import BundleGUN
-    from offtrust.online.client import NotaryClient
+    from offtrust.online.api import NotaryAPI
 
 
 @dataclass
@@ -49,7 +50,7 @@ class GUNResult:
 
 
 def _get(
-    client: NotaryClient, gun: str, role: str, source: str, sha256_hex: str | None = None
+    client: NotaryAPI, gun: str, role: str, source: str, sha256_hex: str | None = None
 ) -> Metadata[Any] | None:
     data = None
     if sha256_hex:
@@ -75,156 +76,124 @@ def _hash_hex(parent: Metadata[Any] | None, role: str) -> str | None:
         return None
 
 
-def download_state(client: NotaryClient, gun: str, root: Metadata[Any] | None = None) -> RepoState:
-    """Everything the server serves for *gun*: timestamp → snapshot → targets → delegations.
+def download_state(
+    client: NotaryAPI,
+    gun: str,
+    *,
+    trusted_root: Metadata[Any] | None = None,
+    previous: RepoState | None = None,
+) -> RepoState | None:
+    """Everything the server serves for *gun*, as network input for the trust rules.
+
+    Root (and every root version between *trusted_root* and the newest), then
+    timestamp → snapshot → targets → delegations, each by the hash its parent
+    records where the server serves it so. Nothing is verified here: the
+    returned state carries what it must be checked against.
+
+    Returns:
+        None when the server has no root for the GUN.
 
     Raises:
+        VerificationError: the server has a root but no timestamp, snapshot or
+            targets, or not every root version from the trusted one.
         NetworkError: the server failed.
         InvalidMetadataError: it served something malformed.
     """
     source = client.server
-    state = RepoState(gun=gun)
-    root = root or _get(client, gun, ROOT, source)
+    root = _get(client, gun, ROOT, source)
     if root is None:
-        return state
+        return None
+    state = RepoState(gun=gun, network=True, trusted_root=trusted_root)
     state.roles[ROOT] = root
-    timestamp = _get(client, gun, TIMESTAMP, source)
-    if timestamp is not None:
-        state.roles[TIMESTAMP] = timestamp
-    snapshot = _get(client, gun, SNAPSHOT, source, _hash_hex(timestamp, SNAPSHOT))
-    if snapshot is not None:
-        state.roles[SNAPSHOT] = snapshot
-    targets = _get(client, gun, TARGETS, source, _hash_hex(snapshot, TARGETS))
-    if targets is not None:
-        state.roles[TARGETS] = targets
+    if trusted_root is not None:
+        first, last = trusted_root.signed.version + 1, root.signed.version
+        if last - first > MAX_ROOT_CHAIN:
+            raise VerificationError(
+                f"{gun}: the server's root v{last} is more than {MAX_ROOT_CHAIN} versions "
+                f"past the trusted v{first - 1}"
+            )
+        for version in range(first, last):
+            data = client.get_metadata_version(gun, ROOT, version)
+            if data is None:
+                raise VerificationError(f"{gun}: the server does not serve root v{version}")
+            state.root_chain.append(
+                parse_metadata(data, ROOT, f"{source}/{gun}/{version}.root.json")
+            )
+    parent: Metadata[Any] | None = None
+    for role, vouched_by in ((TIMESTAMP, None), (SNAPSHOT, TIMESTAMP), (TARGETS, SNAPSHOT)):
+        parent = state.roles.get(vouched_by) if vouched_by else None
+        md = _get(client, gun, role, source, _hash_hex(parent, role))
+        if md is None:
+            raise VerificationError(
+                f"{gun}: the server serves a root but no {role}.json",
+                hint="the server is broken or withholds metadata; try again later",
+            )
+        state.roles[role] = md
+    snapshot = state.roles[SNAPSHOT]
     seen: set[str] = set()
     for _, entry in state.walk_delegations():
         if entry.name in seen:
             continue
         seen.add(entry.name)
-        if snapshot is not None and entry.name not in snapshot.signed.meta:
-            continue  # no file published for this delegation yet
+        if entry.name not in snapshot.signed.meta:
+            continue  # no file published for this delegation (yet)
         md = _get(client, gun, entry.name, source, _hash_hex(snapshot, entry.name))
         if md is not None:
             state.roles[entry.name] = md
     state.sources = dict.fromkeys(state.roles, "server")
+    if previous is not None:
+        state.floors = {role: md.signed.version for role, md in previous.roles.items()}
+        state.previous_roles = {r for r in previous.roles if r not in BASE_ROLES}
     return state
 
 
-def _check_root_update(
-    client: NotaryClient, gun: str, trusted: Metadata[Any], new: Metadata[Any]
-) -> None:
-    """Walk root versions from the trusted one to *new*, each signed by its predecessor.
-
-    Raises:
-        RollbackError, VerificationError: the chain is broken.
-    """
-    old_v, new_v = trusted.signed.version, new.signed.version
-    if new_v < old_v:
-        raise RollbackError(f"{gun}: server root version {new_v} is older than the trusted {old_v}")
-    if new_v == old_v:
-        if new.to_bytes() != trusted.to_bytes():
-            _require_root_signatures(gun, new, trusted, "the trusted root keys")
-            raise VerificationError(
-                f"{gun}: the server's root v{new_v} differs from the trusted root of that version"
-            )
-        return
-    previous = trusted
-    for version in range(old_v + 1, new_v + 1):
-        if version == new_v:
-            current = new
-        else:
-            data = client.get_metadata_version(gun, ROOT, version)
-            if data is None:
-                raise VerificationError(f"{gun}: the server does not serve root v{version}")
-            current = parse_metadata(data, ROOT, f"{client.server}/{gun}/{version}.root.json")
-        label = (
-            "the trusted root keys"
-            if previous is trusted
-            else f"the root keys of v{previous.signed.version}"
-        )
-        _require_root_signatures(gun, current, previous, label)
-        _require_root_signatures(gun, current, current, "its own root keys")
-        previous = current
-
-
-def _require_root_signatures(
-    gun: str, root: Metadata[Any], keys_from: Metadata[Any], label: str
-) -> None:
-    """*root* carries a threshold of valid signatures by the root keys of *keys_from*.
-
-    Raises:
-        VerificationError: naming *label* (which keys were missing).
-    """
-    valid = count_valid_signatures(root, keys_from.signed.role_keys(ROOT))
-    threshold = keys_from.signed.threshold(ROOT)
-    if len(valid) < threshold:
-        raise VerificationError(
-            f"{gun}: the server's root v{root.signed.version} is not signed by {label} "
-            f"({len(valid)} of threshold {threshold})"
-        )
-
-
-def fetch_gun(ctx: Context, gun: str, client: NotaryClient) -> GUNResult:
+def fetch_gun(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
     """Refresh the published metadata of *gun*, verified against the trusted root.
+
+    The trusted root is the cached one (trust on first use when there is
+    none); the server's metadata must pass every trust rule as network input
+    (expired timestamp or snapshot, rollback, a root not chained from the
+    trusted one: refused, nothing written). A delegation that fails is
+    skipped with a warning, as notary skips it; the rest is written.
 
     For a GUN the server does not know, record its timestamp and snapshot keys
     (once: the server hands out a new key on every request).
 
     Raises:
-        VerificationError, RollbackError: what the server serves does not verify.
+        VerificationError, RollbackError, ExpiredError: what the server serves
+            does not verify.
         NetworkError: the server failed.
     """
     repos = ctx.repos
     published = repos.load(gun, staged=False) if ctx.trust.published_dir(gun).is_dir() else None
     trusted = published.get(ROOT) if published else None
-    root = _get(client, gun, ROOT, client.server)
-    if root is None:
+    state = download_state(client, gun, trusted_root=trusted, previous=published)
+    if state is None:
         if trusted is not None:
             raise ConflictError(f"{gun}: the server has no trust data, but this directory does")
-        recorded = read_server_keys(ctx.trust, gun)
-        wanted = [r for r in (TIMESTAMP, SNAPSHOT) if r not in recorded]
-        keys = {role: client.get_server_key(gun, role) for role in wanted}
-        if keys:
-            write_server_keys(ctx.trust, gun, keys)
-        from offtrust.model.keys import PublicKey
-
-        ids = {r: PublicKey.from_dict(k).keyid[:12] for r, k in {**recorded, **keys}.items()}
-        return GUNResult(
-            gun,
-            "new",
-            "not on the server yet; server keys recorded "
-            + ", ".join(f"{r} {i}" for r, i in sorted(ids.items()))
-            + ("" if keys else " (kept from an earlier fetch)"),
-        )
+        return _record_server_keys(ctx, gun, client)
     warnings = []
-    if trusted is not None:
-        _check_root_update(client, gun, trusted, root)
-    else:
+    if trusted is None:
         warnings.append("no trusted root yet: trusting the server's root on first use")
-    state = download_state(client, gun, root)
-    report = verify_repository(state, ctx.now())
-    if not report.ok:
-        first = report.errors[0]
-        raise VerificationError(f"{gun}: server metadata fails verification: {first}")
-    warnings += [str(p) for p in report.warnings if p.role != TIMESTAMP]
-    if published is not None:
-        for role, md in state.roles.items():
-            old = published.roles.get(role)
-            if old is not None and md.signed.version < old.signed.version:
-                raise RollbackError(
-                    f"{gun}: server {role} v{md.signed.version} is older than the local "
-                    f"v{old.signed.version}"
-                )
-    repos.write_published(gun, {role: md.to_bytes() for role, md in state.roles.items()})
+    report = verify_repository(state, ctx.now(), crypto=ctx.crypto)
+    report.raise_for(
+        report.blocking(strict_expiry=True), prefix="refusing the server's metadata of "
+    )
+    skipped = [r for r in state.roles if r not in BASE_ROLES and not report.is_usable(r)]
+    warnings += [
+        str(p)
+        for p in report.problems
+        if p.role != TIMESTAMP and (p.severity == WARNING or is_delegation(p.role))
+    ]
+    warnings += [f"{r}: skipped (fails verification), not written" for r in skipped]
+    roles = {r: md for r, md in state.roles.items() if r not in skipped}
+    repos.write_published(gun, {role: md.to_bytes() for role, md in roles.items()})
     info = repos.staged_info(gun)
     if info is not None:
         moved = [
             r
             for r, v in info.base.items()
-            if r in state.roles
-            and state.roles[r].signed.version != v
-            and r not in (SNAPSHOT, TIMESTAMP)
+            if r in roles and roles[r].signed.version != v and r not in (SNAPSHOT, TIMESTAMP)
         ]
         if moved:
             warnings.append(
@@ -234,8 +203,27 @@ def fetch_gun(ctx: Context, gun: str, client: NotaryClient) -> GUNResult:
     return GUNResult(
         gun,
         "fetched",
-        roles={r: md.signed.version for r, md in sorted(state.roles.items())},
+        roles={r: md.signed.version for r, md in sorted(roles.items())},
         warnings=warnings,
+    )
+
+
+def _record_server_keys(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
+    """Keep the timestamp and snapshot keys the server would use for a new GUN."""
+    recorded = read_server_keys(ctx.trust, gun)
+    wanted = [r for r in (TIMESTAMP, SNAPSHOT) if r not in recorded]
+    keys = {role: client.get_server_key(gun, role) for role in wanted}
+    if keys:
+        write_server_keys(ctx.trust, gun, keys)
+    from offtrust.model.keys import PublicKey
+
+    ids = {r: PublicKey.from_dict(k).keyid[:12] for r, k in {**recorded, **keys}.items()}
+    return GUNResult(
+        gun,
+        "new",
+        "not on the server yet; server keys recorded "
+        + ", ".join(f"{r} {i}" for r, i in sorted(ids.items()))
+        + ("" if keys else " (kept from an earlier fetch)"),
     )
 
 
@@ -243,7 +231,10 @@ def fetch_gun(ctx: Context, gun: str, client: NotaryClient) -> GUNResult:
 
 
 def bundle_state(entry: BundleGUN) -> RepoState:
-    """The repository a bundle describes, uploads marked as staged."""
+    """The repository a bundle describes, checked against the root it was built on.
+
+    Uploads are marked staged and must move past the base version.
+    """
     state = RepoState(gun=entry.gun)
     for role, f in entry.files.items():
         md = parse_metadata(f.data, role, f"bundle:{entry.gun}/{role}.json")
@@ -251,11 +242,17 @@ def bundle_state(entry: BundleGUN) -> RepoState:
         state.sources[role] = "bundle"
         if f.upload:
             state.staged.add(role)
+            if role in entry.base:
+                state.floors[role] = entry.base[role] + 1
+    if entry.trusted_root is not None:
+        state.trusted_root = parse_metadata(
+            entry.trusted_root, ROOT, f"bundle:{entry.gun}/trusted-root.json"
+        )
     return state
 
 
 def verify_bundle_gun(ctx: Context, entry: BundleGUN) -> list[str]:
-    """Check one GUN of a bundle: its whole TUF chain, and versions past the base.
+    """Check one GUN of a bundle by the trust rules, from the root it was built on.
 
     Returns:
         Warnings.
@@ -264,17 +261,18 @@ def verify_bundle_gun(ctx: Context, entry: BundleGUN) -> list[str]:
         VerificationError: naming the role, the reason and the fix.
     """
     state = bundle_state(entry)
-    report = verify_repository(state, ctx.now())
-    for role in sorted(state.staged):
-        base = entry.base.get(role)
-        version = state.roles[role].signed.version
-        if base is not None and version <= base:
-            raise VerificationError(
-                f"{entry.gun}: {role} v{version} does not move past the base v{base}"
-            )
-    if not report.ok:
-        first = report.errors[0]
-        raise VerificationError(f"{entry.gun}: {first.role}: {first.reason}", hint=first.fix)
+    root = entry.files.get(ROOT)
+    if (
+        root is not None
+        and not root.upload
+        and entry.trusted_root is not None
+        and root.data != entry.trusted_root
+    ):
+        raise VerificationError(
+            f"{entry.gun}: the bundle's root is not the trusted root it was built on"
+        )
+    report = verify_repository(state, ctx.now(), crypto=ctx.crypto)
+    report.raise_for_errors()
     return [str(p) for p in report.warnings]
 
 
@@ -285,14 +283,55 @@ def _version_of(data: bytes) -> int:
         raise InvalidMetadataError(f"server served unreadable metadata: {e}") from e
 
 
-def publish_gun(
-    ctx: Context, entry: BundleGUN, client: NotaryClient, *, dry_run: bool
-) -> GUNResult:
+def _check_server_root(ctx: Context, entry: BundleGUN, client: NotaryAPI, served: bytes) -> None:
+    """The server's root must be the bundle's trusted root; say why not.
+
+    Raises:
+        ConflictError: the server's root moved on from the trusted one by a
+            valid rotation (the bundle is stale).
+        VerificationError: the server holds a root that does not chain from
+            the trusted one (another repository under the same name).
+    """
+    gun = entry.gun
+    assert entry.trusted_root is not None
+    if served == entry.trusted_root:
+        return
+    trusted = parse_metadata(entry.trusted_root, ROOT, f"bundle:{gun}/trusted-root.json")
+    try:
+        state = download_state(client, gun, trusted_root=trusted)
+    except VerificationError as e:
+        raise VerificationError(
+            f"{gun}: the server's root is not the root this bundle was built on: {e.message}"
+        ) from e
+    problems = []
+    if state is not None:
+        report = verify_repository(state, ctx.now(), crypto=ctx.crypto)
+        problems = report.errors_of(ROOT)
+    if state is None or problems:
+        reason = problems[0].reason if problems else "it has none"
+        raise VerificationError(
+            f"{gun}: the server holds a different root than the one this bundle was built on "
+            f"({reason}); refusing to publish",
+            hint="check --server: this is another repository under the same name",
+        )
+    raise ConflictError(
+        f"{gun}: the server's root moved to v{state.roles[ROOT].signed.version} since the "
+        f"bundle was built on v{trusted.signed.version}",
+        hint=f"`offtrust fetch {gun}` on the networked side, redo the edits, stage again",
+    )
+
+
+def publish_gun(ctx: Context, entry: BundleGUN, client: NotaryAPI, *, dry_run: bool) -> GUNResult:
     """Upload one GUN of a bundle unless the server moved past its base.
+
+    The server's root must be the bundle's trusted root (or, for a new GUN,
+    absent); after uploading, what the server serves is verified against the
+    bundle's root, not against the server's own.
 
     Raises:
         ConflictError: the server state moved on (stale bundle) or disagrees.
-        VerificationError: the bundle, or what the server serves afterwards, fails.
+        VerificationError: the bundle, the server's root, or what the server
+            serves afterwards, fails.
         NetworkError: the server refused or failed.
     """
     gun = entry.gun
@@ -301,21 +340,26 @@ def publish_gun(
     server: dict[str, bytes | None] = {
         role: client.get_metadata(gun, role) for role in sorted({ROOT, *uploads})
     }
+    final_root = parse_metadata(entry.files[ROOT].data, ROOT, f"bundle:{gun}/root.json")
     if all(server.get(role) == data for role, data in uploads.items()):
+        _verify_served(ctx, entry, client, final_root, uploads)
         return GUNResult(
             gun,
             "already-published",
             "the server already serves these files",
             roles={r: f.version for r, f in entry.files.items() if f.upload},
         )
+    served_root = server[ROOT]
     if entry.new_gun:
-        if server[ROOT] is not None:
+        if served_root is not None:
             raise ConflictError(
                 f"{gun} already exists on the server; the bundle initialises it",
                 hint=f"`offtrust fetch {gun}`, then `offtrust reset {gun}` and redo",
             )
-    elif server[ROOT] is None:
+    elif served_root is None:
         raise ConflictError(f"{gun}: the server has no trust data, but the bundle builds on it")
+    else:
+        _check_server_root(ctx, entry, client, served_root)
     stale = []
     for role, data in server.items():
         if data is None or (role in uploads and data == uploads[role]):
@@ -339,21 +383,7 @@ def publish_gun(
             warnings=warnings,
         )
     client.publish(gun, uploads)
-    state = download_state(client, gun)
-    served_wrong = [
-        r for r, d in uploads.items() if r in state.roles and state.roles[r].to_bytes() != d
-    ]
-    missing = [r for r in uploads if r not in state.roles]
-    if served_wrong or missing:
-        raise VerificationError(
-            f"{gun}: published, but the server does not serve the uploaded "
-            f"{', '.join(served_wrong + missing)}"
-        )
-    report = verify_repository(state, ctx.now())
-    if not report.ok:
-        raise VerificationError(
-            f"{gun}: published, but the server's metadata fails: {report.errors[0]}"
-        )
+    _verify_served(ctx, entry, client, final_root, uploads)
     return GUNResult(
         gun,
         "published",
@@ -363,15 +393,33 @@ def publish_gun(
     )
 
 
-def run_per_gun(items: Iterable[Any], action: Any) -> tuple[list[GUNResult], list[GUNResult]]:
-    """Apply *action* to each item; failures become results instead of stopping the run."""
-    done, failed = [], []
-    for item in items:
-        gun = getattr(item, "gun", item)
-        try:
-            done.append(action(item))
-        except OfftrustError as e:
-            failed.append(
-                GUNResult(gun, "failed", e.message + (f" (hint: {e.hint})" if e.hint else ""))
-            )
-    return done, failed
+def _verify_served(
+    ctx: Context,
+    entry: BundleGUN,
+    client: NotaryAPI,
+    final_root: Metadata[Any],
+    uploads: dict[str, bytes],
+) -> None:
+    """What the server now serves is the uploaded files and verifies from the bundle's root.
+
+    Raises:
+        VerificationError: it does not.
+    """
+    gun = entry.gun
+    try:
+        state = download_state(client, gun, trusted_root=final_root)
+    except VerificationError as e:
+        raise VerificationError(f"{gun}: published, but {e.message}") from e
+    if state is None:
+        raise VerificationError(f"{gun}: published, but the server serves no root")
+    served_wrong = [
+        r for r, d in uploads.items() if r in state.roles and state.roles[r].to_bytes() != d
+    ]
+    missing = [r for r in uploads if r not in state.roles]
+    if served_wrong or missing:
+        raise VerificationError(
+            f"{gun}: published, but the server does not serve the uploaded "
+            f"{', '.join(served_wrong + missing)}"
+        )
+    report = verify_repository(state, ctx.now(), crypto=ctx.crypto)
+    report.raise_for(report.blocking(strict_expiry=True), prefix="published, but the server's ")

@@ -6,8 +6,8 @@ import difflib
 import json
 from typing import Any
 
-from offtrust.errors import NotFoundError, VerificationError
-from offtrust.model.metadata import Metadata
+from offtrust.errors import ConflictError, NotFoundError, VerificationError
+from offtrust.model.metadata import ROOT, Metadata
 from offtrust.model.repository import RepoState
 from offtrust.ops.context import Context
 from offtrust.ops.verify import verify_state
@@ -121,7 +121,20 @@ def build_bundle(ctx: Context, guns: list[str] | None = None) -> tuple[bytes, li
         try:
             check_stageable(ctx, state)
         except VerificationError as e:
-            raise VerificationError(f"cannot stage {e.message}", hint=e.hint) from e
+            raise type(e)(f"cannot stage {e.message}", hint=e.hint) from e
+        base = dict(info.base) if info else {}
+        trusted_root = state.published.get(ROOT)
+        new_gun = bool(info and info.new_gun)
+        if (
+            trusted_root is not None
+            and not new_gun
+            and base.get(ROOT) != trusted_root.signed.version
+        ):
+            raise ConflictError(
+                f"cannot stage {gun}: the edits were built on root v{base.get(ROOT)}, but "
+                f"the published root is now v{trusted_root.signed.version}",
+                hint=f"`offtrust reset {gun}` and redo the edits",
+            )
         bundle_files = {}
         for role in [*state.roles]:
             md = state.roles[role]
@@ -131,9 +144,10 @@ def build_bundle(ctx: Context, guns: list[str] | None = None) -> tuple[bytes, li
         entries.append(
             BundleGUN(
                 gun=gun,
-                base=dict(info.base) if info else {},
-                new_gun=bool(info and info.new_gun),
+                base=base,
+                new_gun=new_gun,
                 files=bundle_files,
+                trusted_root=None if new_gun or trusted_root is None else trusted_root.to_bytes(),
             )
         )
     return write_bundle(entries), list(names)

@@ -18,13 +18,12 @@ from offtrust.errors import (
     StoreError,
     UnreadableInputError,
     UsageError,
-    WrongPassphraseError,
 )
 from offtrust.store._atomic import ensure_dir, remove_files, write_atomic
 from offtrust.store.layout import TrustDir
 
 if TYPE_CHECKING:
-    from offtrust.crypto import PrivateKey
+    from offtrust.crypto import PemBlock, PrivateKey
 
 
 class PassphraseSource(Protocol):
@@ -207,13 +206,13 @@ class KeyStore:
 
     # -- private material -------------------------------------------------
 
-    def load(self, keyid: str, passphrases: PassphraseSource) -> PrivateKey:
-        """Decrypt the private key *keyid*, asking *passphrases* when needed.
+    def read_private(self, keyid: str) -> tuple[KeyInfo, PemBlock]:
+        """The file and the PEM private key block of key *keyid* (not decrypted).
 
         Raises:
             NotFoundError: no such key.
-            InvalidKeyError: the file is not a usable key.
-            WrongPassphraseError, PassphraseRequiredError: cannot decrypt.
+            InvalidKeyError: the file holds no PEM private key.
+            UnreadableInputError: the file cannot be read.
         """
         from offtrust import crypto
 
@@ -235,25 +234,20 @@ class KeyStore:
         blocks = [b for b in crypto.parse_pem(data) if "PRIVATE KEY" in b.type]
         if not blocks:
             raise InvalidKeyError(f"{info.location}: no private key in the file")
-        block = blocks[0]
-        if not crypto.is_encrypted_block(block):
-            return crypto.decrypt_private_key(block, None)
-        # notary tries the empty passphrase first.
-        try:
-            return crypto.decrypt_private_key(block, "")
-        except (WrongPassphraseError, InvalidKeyError):
-            pass
-        attempt = 0
-        while True:
-            passphrase = passphrases(info.role or "key", info.keyid, attempt)
-            try:
-                return crypto.decrypt_private_key(block, passphrase)
-            except WrongPassphraseError:
-                attempt += 1
-                if attempt >= 3:
-                    raise WrongPassphraseError(
-                        f"wrong passphrase for key {info.keyid[:12]} (role {info.role})"
-                    ) from None
+        return info, blocks[0]
+
+    def load(self, keyid: str, passphrases: PassphraseSource) -> PrivateKey:
+        """Decrypt the private key *keyid* (see :class:`offtrust.store.keyring.Keyring`).
+
+        Raises:
+            NotFoundError: no such key.
+            InvalidKeyError: the file is not a usable key.
+            KeyMismatchError: the file holds another key than *keyid*.
+            WrongPassphraseError, PassphraseRequiredError: cannot decrypt.
+        """
+        from offtrust.store.keyring import Keyring
+
+        return Keyring(self, passphrases).private_key(keyid)
 
     def save(
         self,

@@ -22,6 +22,14 @@ from realtools import DOCKER_PASSPHRASES, NotaryServer, Passphrases, tool_env
 
 #: Seconds one offtrust call may take.
 OFFTRUST_TIMEOUT = 120.0
+#: Every role file of a Docker repository with one signer and one tag.
+ROLES = ("root", "targets", "snapshot", "timestamp", "targets/releases")
+#: One signer (alice, who also signs targets/releases) and one tag: the
+#: smallest repository that has a targets/releases to edit.
+SMALL_REPO: dict[str, Any] = {
+    "signers": (("alice", "ecdsa"),),
+    "tags": (("v1", ("targets/releases",)),),
+}
 
 
 def offtrust_env(

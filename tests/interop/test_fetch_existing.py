@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from offtrust_helpers import notary_targets, run_offtrust
+from offtrust_helpers import ROLES, notary_targets, run_offtrust
 from realtools import (
     NOTARY_PASSPHRASES,
     NotaryServer,
@@ -45,7 +45,6 @@ from realtools import (
 
 pytestmark = pytest.mark.interop
 
-ROLES = ("root", "targets", "snapshot", "timestamp", "targets/releases")
 
 # --------------------------------------------------------------------------- #
 # Helpers

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
+from offtrust_helpers import ROLES, SMALL_REPO
 from realtools import (
     DOCKER_PASSPHRASES,
     NotaryServer,
@@ -34,12 +35,6 @@ from realtools import (
 
 pytestmark = pytest.mark.interop
 
-ROLES = ("root", "targets", "snapshot", "timestamp", "targets/releases")
-#: One signer, one tag: the smallest repo that has a targets/releases to edit.
-SMALL_REPO = {
-    "signers": (("alice", "ecdsa"),),
-    "tags": (("v1", ("targets/releases",)),),
-}
 DIGEST = "sha256:" + "ab" * 32
 
 # --------------------------------------------------------------------------- #

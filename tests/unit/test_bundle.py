@@ -29,7 +29,7 @@ NEW = "example.com/new"
 # sha256 of write_bundle([_published_gun(), _new_gun()]). It changes only when
 # the format does (or when tarfile starts writing different headers, which would
 # break the promise that the same staged state gives the same bundle).
-GOLDEN_SHA256 = "683008c9449c5aeb229d67e393d8568aa31aa949c010d9a752b80295f6190edd"
+GOLDEN_SHA256 = "c5da37f3da95eaf45b8b58348891d4916be3938533ec513e84a90591bb7a70ba"
 
 
 # --- builders ------------------------------------------------------------------
@@ -56,7 +56,13 @@ def _published_gun() -> BundleGUN:
         _file("targets/releases", 2, upload=False),
         _file("targets/qa", 1),
     ]
-    return BundleGUN(gun=APP, base=base, new_gun=False, files={f.role: f for f in files})
+    return BundleGUN(
+        gun=APP,
+        base=base,
+        new_gun=False,
+        files={f.role: f for f in files},
+        trusted_root=_doc("root", 1),
+    )
 
 
 def _new_gun() -> BundleGUN:
@@ -120,9 +126,9 @@ def _one_gun_manifest(gun: str, files: dict[str, bytes], **entry: Any) -> dict[s
         }
         for role, data in files.items()
     }
-    gun_entry = {"base": {}, "new_gun": True, "files": metas}
+    gun_entry = {"base": {}, "new_gun": True, "trusted_root": None, "files": metas}
     gun_entry.update(entry)
-    return {"format": "offtrust-bundle", "format_version": 1, "guns": {gun: gun_entry}}
+    return {"format": "offtrust-bundle", "format_version": 2, "guns": {gun: gun_entry}}
 
 
 def _refused(data: bytes) -> str:
@@ -159,7 +165,7 @@ def test_round_trip() -> None:
     assert result.guns[NEW] == _new_gun()
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert result.manifest["format"] == "offtrust-bundle"
-    assert result.manifest["format_version"] == 1
+    assert result.manifest["format_version"] == 2
     assert result.manifest["guns"][APP]["base"]["timestamp"] == 9
     targets = result.manifest["guns"][APP]["files"]["targets"]
     assert targets == {
@@ -180,6 +186,7 @@ def test_same_input_gives_the_same_bytes_in_any_order() -> None:
         base=dict(reversed(shuffled.base.items())),
         new_gun=shuffled.new_gun,
         files=dict(reversed(shuffled.files.items())),
+        trusted_root=shuffled.trusted_root,
     )
     assert write_bundle([_new_gun(), shuffled]) == first
 
@@ -187,6 +194,41 @@ def test_same_input_gives_the_same_bytes_in_any_order() -> None:
 def test_sha256_is_stable() -> None:
     data = _bundle()
     assert read_bundle(data).sha256 == hashlib.sha256(data).hexdigest() == GOLDEN_SHA256
+
+
+def test_a_published_gun_carries_its_trusted_root() -> None:
+    entry = read_bundle(_bundle()).guns[APP]
+    assert entry.trusted_root == _doc("root", 1)
+    assert read_bundle(_bundle()).guns[NEW].trusted_root is None
+
+
+def test_a_published_gun_without_its_trusted_root_is_refused() -> None:
+    import dataclasses
+
+    with pytest.raises(BundleError, match="needs its trusted root"):
+        write_bundle([dataclasses.replace(_published_gun(), trusted_root=None)])
+
+
+def test_a_trusted_root_of_another_version_than_the_base_is_refused() -> None:
+    import dataclasses
+
+    entry = dataclasses.replace(_published_gun(), trusted_root=_doc("root", 2))
+    with pytest.raises(BundleError, match="trusted root version 2 is not the base version 1"):
+        write_bundle([entry])
+
+
+def test_a_format_1_bundle_is_refused_with_a_clear_message() -> None:
+    manifest = _one_gun_manifest(NEW, {"root": _doc("root", 1), "targets": _doc("targets", 1)})
+    manifest["format_version"] = 1
+    del manifest["guns"][NEW]["trusted_root"]
+    data = _pack_manifest(
+        manifest,
+        {
+            member_name(NEW, "root"): _doc("root", 1),
+            member_name(NEW, "targets"): _doc("targets", 1),
+        },
+    )
+    assert "bundle format 1" in _refused(data)
 
 
 def test_rewriting_what_was_read_gives_the_same_bytes() -> None:
@@ -206,6 +248,7 @@ def test_layout_of_members() -> None:
         "example.com/app/targets/qa.json",
         "example.com/app/targets/releases.json",
         "example.com/app/timestamp.json",
+        "example.com/app/trusted-root.json",
         "example.com/new/root.json",
         "example.com/new/targets.json",
     ]
@@ -222,8 +265,9 @@ def test_layout_of_members() -> None:
     assert b"././@LongLink" not in data
 
 
-def test_long_and_non_ascii_names_use_a_pax_path_record() -> None:
-    gun = "registry.example.com/" + "a" * 200 + "/caf\u00e9"
+def test_long_names_use_a_pax_path_record() -> None:
+    # Over ustar's 100-byte name field, within the 255 characters of a GUN.
+    gun = "registry.example.com/" + "a" * 200 + "/cafe"
     files = {"root": _file("root", 1), "targets": _file("targets", 1)}
     data = write_bundle([BundleGUN(gun=gun, base={}, new_gun=True, files=files)])
 
@@ -306,6 +350,7 @@ def test_member_name() -> None:
                     base={"root": 1},
                     new_gun=False,
                     files={"root": _file("root", 2, upload=False), "targets": _file("targets", 1)},
+                    trusted_root=_doc("root", 1),
                 )
             ],
             "'root' is not uploaded, so its version 2 must be the published one \\(1\\)",
@@ -344,6 +389,30 @@ def test_write_refuses_two_files_at_one_member_name() -> None:
     )
     other = BundleGUN(gun="x/targets", base={}, new_gun=True, files=_new_gun().files)
     with pytest.raises(BundleError, match="share the member name 'x/targets/targets.json'"):
+        write_bundle([clash, other])
+
+
+def test_write_refuses_a_trusted_root_at_a_role_member_name() -> None:
+    # GUN "x/targets" keeps its trusted root at "x/targets/trusted-root.json",
+    # where GUN "x" keeps its delegation "targets/trusted-root".
+    clash = BundleGUN(
+        gun="x",
+        base={},
+        new_gun=True,
+        files={
+            "root": _file("root", 1),
+            "targets": _file("targets", 1),
+            "targets/trusted-root": _file("targets/trusted-root", 1),
+        },
+    )
+    other = BundleGUN(
+        gun="x/targets",
+        base={"root": 1},
+        new_gun=False,
+        files={"root": _file("root", 1, upload=False), "targets": _file("targets", 2)},
+        trusted_root=_doc("root", 1),
+    )
+    with pytest.raises(BundleError, match="share the member name 'x/targets/trusted-root.json'"):
         write_bundle([clash, other])
 
 
@@ -676,7 +745,7 @@ def _rename_role(old: str, new: str) -> Any:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        (_set(["format_version"], 2), "$.format_version: 2 is not 1"),
+        (_set(["format_version"], 3), "$.format_version: 3 is not 2"),
         (_set(["format"], "tarball"), "$.format: 'tarball' is not 'offtrust-bundle'"),
         (_set(["extra"], 1), "Additional properties are not allowed ('extra' was unexpected)"),
         (_set(["guns", APP, "files", "targets", "length"], "12"), "'12' is not of type 'integer'"),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from builders import delegation_key, sign_metadata
 
+from offtrust import crypto
 from offtrust.errors import InvalidMetadataError
 from offtrust.model.metadata import (
     DelegatedRole,
@@ -208,7 +209,7 @@ def test_html_characters_escaped_in_file_but_signed_raw() -> None:
     assert list(back.signed.targets) == [name]
     assert back.signed_bytes() == raw_signed
     keys = {delegation_key(1).keyid: delegation_key(1).public_key()}
-    assert count_valid_signatures(back, keys) == {delegation_key(1).keyid}
+    assert count_valid_signatures(back, keys, crypto) == {delegation_key(1).keyid}
 
 
 # -- expiry format ----------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_target_add_signs_with_every_local_key_of_the_role(
     keys = state.targets.signed.delegations.role_keys(
         state.targets.signed.delegations.get(RELEASES)
     )
-    assert count_valid_signatures(state.roles[RELEASES], keys) == {ALICE, BOB}
+    assert count_valid_signatures(state.roles[RELEASES], keys, crypto) == {ALICE, BOB}
 
 
 def test_a_second_edit_does_not_bump_again(ctx: Context, passphrases: Passphrases) -> None:

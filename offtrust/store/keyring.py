@@ -1,0 +1,115 @@
+"""The keyring: where every signing key of one command is found, decrypted once and checked.
+
+It owns the only passphrase loop of offtrust: a key is decrypted at most once
+per command (one prompt per key, not per GUN), the empty passphrase is tried
+first as notary does, and a key file whose key is not the key ID it is stored
+under is refused (signing with it would stage an invalid signature).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from offtrust.errors import InvalidKeyError, KeyMismatchError, WrongPassphraseError
+from offtrust.store.keystore import KeyStore, PassphraseSource
+
+if TYPE_CHECKING:
+    from offtrust.crypto import PemBlock, PrivateKey
+
+#: Passphrases asked for one key before giving up.
+MAX_ATTEMPTS = 3
+
+
+def decrypt_block(
+    block: PemBlock,
+    passphrases: PassphraseSource,
+    *,
+    role: str,
+    keyid: str,
+    label: str,
+    try_empty: bool = False,
+) -> PrivateKey:
+    """Decrypt one PEM private key block, asking *passphrases* up to :data:`MAX_ATTEMPTS` times.
+
+    Args:
+        block: the PEM block (encrypted or not).
+        passphrases: where passphrases come from (variables, a hidden prompt).
+        role: the role named in the prompt.
+        keyid: the key ID named in the prompt (``"(file)"`` for an input file).
+        label: what the error names (a key file's location).
+        try_empty: try the empty passphrase first, silently (notary does so).
+
+    Raises:
+        WrongPassphraseError: no passphrase decrypted it.
+        PassphraseRequiredError: a passphrase is needed and none can be had.
+        InvalidKeyError: not a usable key.
+    """
+    from offtrust import crypto
+
+    if not crypto.is_encrypted_block(block):
+        return crypto.decrypt_private_key(block, None)
+    if try_empty:
+        try:
+            return crypto.decrypt_private_key(block, "")
+        except (WrongPassphraseError, InvalidKeyError):
+            pass
+    for attempt in range(MAX_ATTEMPTS):
+        passphrase = passphrases(role, keyid, attempt)
+        try:
+            return crypto.decrypt_private_key(block, passphrase)
+        except WrongPassphraseError:
+            continue
+    raise WrongPassphraseError(f"wrong passphrase for {label}")
+
+
+class Keyring:
+    """The private keys one command signs with.
+
+    Args:
+        keys: the key store of the trust directory.
+        passphrases: where passphrases come from.
+    """
+
+    def __init__(self, keys: KeyStore, passphrases: PassphraseSource) -> None:
+        self.keys = keys
+        self.passphrases = passphrases
+        self._cache: dict[str, PrivateKey] = {}
+
+    def add(self, key: PrivateKey) -> None:
+        """Make a key this command created (or already decrypted) available for signing."""
+        self._cache[key.keyid] = key
+
+    def has(self, keyid: str) -> bool:
+        """A private key with this canonical ID is local."""
+        return keyid in self._cache or self.keys.has(keyid)
+
+    def private_key(self, keyid: str) -> PrivateKey:
+        """The decrypted key *keyid* (a :class:`~offtrust.model.signing.Signer`).
+
+        Raises:
+            NotFoundError: no such key.
+            KeyMismatchError: the file holds another key than *keyid*.
+            WrongPassphraseError, PassphraseRequiredError: cannot decrypt.
+            InvalidKeyError: the file is not a usable key.
+        """
+        cached = self._cache.get(keyid)
+        if cached is not None:
+            return cached
+        info, block = self.keys.read_private(keyid)
+        label = f"key {info.keyid[:12]} (role {info.role})"
+        key = decrypt_block(
+            block,
+            self.passphrases,
+            role=info.role or "key",
+            keyid=info.keyid,
+            label=label,
+            try_empty=True,
+        )
+        if key.keyid != info.keyid:
+            raise KeyMismatchError(
+                f"{info.location} holds key {key.keyid[:12]}, not key {info.keyid[:12]} "
+                "it is stored as",
+                hint="the file was replaced or misnamed; restore the right key file",
+            )
+        self._cache[info.keyid] = key
+        return key
