@@ -34,9 +34,10 @@ def unit(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, tests and fixtures scripts."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    """ruff over the package, tests and fixtures scripts; the import layers contract."""
+    _install(session, "lint")
     session.run("ruff", "check", "offtrust", "tests", "fixtures", "benchmarks", *session.posargs)
+    session.run("lint-imports")
 
 
 @nox.session
