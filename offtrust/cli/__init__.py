@@ -31,7 +31,9 @@ class OfftrustGroup(TyperGroup):
                 raise
             sys.stderr.write(f"offtrust: error: {e.message}\n")
             if e.hint:
-                sys.stderr.write(f"hint: {e.hint}\n")
+                from offtrust.cli._common import pasteable
+
+                sys.stderr.write(f"hint: {pasteable(e.hint)}\n")
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             sys.stderr.write("offtrust: interrupted\n")
@@ -81,6 +83,9 @@ def _root(
     Example: offtrust -d ./trust verify --all
     """
     ctx.obj = {"trust_dir": trust_dir, "debug": debug}
+    from offtrust.cli._common import GIVEN_TRUST_DIR
+
+    GIVEN_TRUST_DIR[0] = trust_dir
 
 
 def _register() -> None:

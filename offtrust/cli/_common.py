@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,8 +82,29 @@ def print_json(data: Any, *, indent: int = 2, sort_keys: bool = True) -> None:
     sys.stdout.write(text + "\n")
 
 
+_COMMAND = re.compile(r"(?<![\w./-])offtrust (?=[a-z])")
+
+
+#: The ``-d DIR`` the user gave on this command line (set by the root callback).
+GIVEN_TRUST_DIR: list[Path | None] = [None]
+
+
+def pasteable(text: str) -> str:
+    """*text* with every ``offtrust COMMAND`` it names carrying the user's ``-d DIR``.
+
+    A hint is meant to be pasted: when the user named the trust directory, the
+    command in the hint must name the same one.
+    """
+    trust_dir = GIVEN_TRUST_DIR[0]
+    if not trust_dir:
+        return text
+    import shlex
+
+    return _COMMAND.sub(f"offtrust -d {shlex.quote(str(trust_dir))} ", text)
+
+
 def warn(message: str) -> None:
-    sys.stderr.write(f"offtrust: warning: {message}\n")
+    sys.stderr.write(f"offtrust: warning: {pasteable(message)}\n")
 
 
 def info(message: str) -> None:

@@ -13,6 +13,7 @@ from offtrust.cli._common import (
     GunsArgument,
     JsonOption,
     context,
+    pasteable,
     print_json,
     print_table,
     resolve_guns,
@@ -130,7 +131,12 @@ def verify(
 
     batch = run_batch(progress(names, "verifying"), check)
     if json_:
-        print_json({"ok": not batch.failed, "repositories": [reports[g].to_dict() for g in names]})
+        docs = [reports[g].to_dict() for g in names]
+        for doc in docs:
+            for problem in doc["problems"]:
+                if problem["fix"]:
+                    problem["fix"] = pasteable(problem["fix"])
+        print_json({"ok": not batch.failed, "repositories": docs})
     else:
         for gun in names:
             r = reports[gun]
@@ -138,7 +144,7 @@ def verify(
             for p in r.problems:
                 line = f"  {p.severity}: {p.role}: {p.reason}"
                 if p.fix:
-                    line += f"\n    fix: {p.fix}"
+                    line += f"\n    fix: {pasteable(p.fix)}"
                 typer.echo(line)
     failed = [o.error for o in batch.failed if o.error is not None]
     error = batch.error(

@@ -59,7 +59,7 @@ from offtrust.model.metadata import (
     Root,
 )
 from offtrust.model.repository import RepoState
-from offtrust.model.roles import is_delegation, parent_of
+from offtrust.model.roles import RELEASES, is_delegation, parent_of
 
 WARN_BEFORE_EXPIRY = timedelta(days=30)
 CERTIFICATE_START_LEEWAY = timedelta(days=1)
@@ -196,6 +196,26 @@ class VerificationReport:
             for p in self.errors
             if not is_delegation(p.role) and (strict_expiry or p.kind != EXPIRY)
         ]
+
+    def for_publishing(self, uploads: Iterable[str]) -> tuple[list[Problem], list[Problem]]:
+        """The errors that refuse staging or publishing *uploads*, and the warnings.
+
+        A delegated role that is not uploaded and lacks valid signatures (a
+        signer's key was removed, as ``docker trust signer remove`` leaves it)
+        is a warning: the server accepts the upload and keeps that role's
+        file. Everything else that is an error stays one: an uploaded role
+        below its threshold is refused by the server, a top-level role below
+        threshold makes the GUN unusable, and content that fails its hash is
+        never published.
+        """
+        uploaded = set(uploads)
+        errors, warnings = [], list(self.warnings)
+        for p in self.errors:
+            if p.kind == SIGNATURE and is_delegation(p.role) and p.role not in uploaded:
+                warnings.append(Problem(p.role, p.reason, p.fix, WARNING, p.kind))
+            else:
+                errors.append(p)
+        return errors, warnings
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -384,7 +404,13 @@ class _Checker:
             try:
                 info = self.crypto.certificate_info(key)
             except Exception as e:  # noqa: BLE001 - reported, not raised
-                self.add(role, f"key {keyid[:12]}: unreadable certificate ({e})")
+                self.add(
+                    role,
+                    f"key {keyid[:12]}: unreadable certificate ({e})",
+                    f"offtrust key rotate {self.gun} root"
+                    if is_root
+                    else f"offtrust delegation remove {self.gun} {role} {keyid}",
+                )
                 continue
             fix = (
                 f"offtrust key rotate {self.gun} root"
@@ -757,10 +783,16 @@ class _Checker:
             report.checked.append(name)
             hash_problem = self.snapshot_hash(name)
             if not keys:
+                add_key = (
+                    f"offtrust signer add NAME {gun} --key FILE"
+                    if name == RELEASES
+                    else f"offtrust delegation add {gun} {name} --key FILE"
+                )
                 self.add(
                     name,
                     "has no keys left, so no signature on it can be valid",
-                    f"offtrust delegation add {gun} {name} --key FILE",
+                    f"{add_key}, then offtrust witness {gun} {name}; "
+                    f"or drop it: offtrust delegation remove {gun} {name}",
                     kind=SIGNATURE,
                 )
             else:

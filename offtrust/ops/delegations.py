@@ -11,6 +11,7 @@ from offtrust.model.names import check_signer_name
 from offtrust.model.roles import RELEASES
 from offtrust.ops.context import Context
 from offtrust.ops.edit import CommitResult, Editor, canonical_id, check_parent_exists
+from offtrust.ops.verify import key_holders
 from offtrust.store.keystore import PassphraseSource
 
 
@@ -158,33 +159,58 @@ def signer_remove(
             _remove_keys(targets, releases, gone)
     _remove_role(editor, targets, role)
     editor.note(f"signer remove {name}")
+    warnings = _resign_after_key_removal(editor, [RELEASES])
     result = editor.commit()
-    result.warnings += _unsigned_after_key_removal(editor, [RELEASES])
+    result.warnings += warnings
     return result
 
 
-def _unsigned_after_key_removal(editor: Editor, roles: list[str]) -> list[str]:
-    """Warn about delegations whose file no longer carries enough valid signatures.
+def _resign_after_key_removal(editor: Editor, roles: list[str]) -> list[str]:
+    """Keep delegations whose signing key was removed validly signed, where the keys allow.
 
-    Removing a signer's key from a role does not re-sign that role's own file;
-    if the removed key was the one that signed it, clients stop trusting its
-    tags until someone re-signs it (``witness``).
+    Removing a key from a role does not change that role's own file; if the
+    removed key was the one that signed it, clients stop trusting its tags.
+    When the role's remaining keys are local (and its content is the one the
+    trusted snapshot vouches for), the role is re-signed in the same edit.
+    Otherwise it is staged as Docker leaves it, and the warning names who can
+    fix it: a holder of one of the remaining keys, with ``witness``.
+
+    Returns:
+        What was done or must be done, one line per role.
     """
     from offtrust.model.verify import count_valid_signatures
 
-    warnings = []
+    notes = []
     for role in roles:
         md = editor.state.get(role)
-        found = editor.state.delegation_entry(role)
-        if md is None or found is None or role in editor.changed:
+        if md is None or editor.state.delegation_entry(role) is None or role in editor.changed:
             continue
         keys, threshold = editor.role_keys(role)
-        if len(count_valid_signatures(md, keys, editor.ctx.crypto)) < threshold:
-            warnings.append(
-                f"{role} is no longer validly signed (its signing key was removed); "
-                f"re-sign it with `offtrust witness {editor.gun} {role}`"
+        if len(count_valid_signatures(md, keys, editor.ctx.crypto)) >= threshold:
+            continue
+        report = editor.report
+        resignable = report is None or report.is_resignable(role)
+        if keys and resignable and editor.can_sign(role):
+            editor.mark(role)
+            editor.note(f"re-sign {role} with the remaining local keys")
+            notes.append(f"{role}: re-signed with the remaining local keys")
+            continue
+        holders = key_holders(editor.state, keys)
+        if not keys:
+            notes.append(f"{role} has no keys left: add a signer (`offtrust signer add`)")
+        elif not resignable:
+            notes.append(
+                f"{role} is no longer validly signed, and its file is not the one the trusted "
+                f"snapshot records: fetch it again (`offtrust fetch {editor.gun} --server URL`) "
+                f"and then re-sign it (`offtrust witness {editor.gun} {role}`)"
             )
-    return warnings
+        else:
+            notes.append(
+                f"{role} is no longer validly signed (its signing key was removed) and no "
+                f"remaining key of it is local: a holder of {holders} must re-sign it with "
+                f"`offtrust witness {editor.gun} {role}`"
+            )
+    return notes
 
 
 def delegation_add(
@@ -241,10 +267,14 @@ def delegation_remove(
         ids = _resolve_keyids(parent, entry, keyids)
         _remove_keys(parent, entry, ids)
         editor.note(f"delegation remove {role} keys {', '.join(k[:12] for k in ids)}")
+        warnings = _resign_after_key_removal(editor, [role])
     else:
         _remove_role(editor, parent, role)
         editor.note(f"delegation remove {role}")
-    return editor.commit()
+        warnings = []
+    result = editor.commit()
+    result.warnings += warnings
+    return result
 
 
 def delegation_purge(
@@ -271,8 +301,9 @@ def delegation_purge(
     if not touched:
         raise NothingToDoError(f"no delegation of {gun} lists key {keyid}")
     editor.note(f"delegation purge {keyid[:12]} from {', '.join(touched)}")
+    warnings = _resign_after_key_removal(editor, touched)
     result = editor.commit()
-    result.warnings += _unsigned_after_key_removal(editor, touched)
+    result.warnings += warnings
     return result
 
 

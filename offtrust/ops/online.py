@@ -24,6 +24,7 @@ from offtrust.model.repository import RepoState
 from offtrust.model.roles import is_delegation
 from offtrust.model.verify import MAX_ROOT_CHAIN, WARNING, verify_repository
 from offtrust.ops.context import Context
+from offtrust.ops.verify import check_publishable
 from offtrust.store.repo import parse_metadata, read_server_keys, write_server_keys
 
 if TYPE_CHECKING:
@@ -272,8 +273,7 @@ def verify_bundle_gun(ctx: Context, entry: BundleGUN) -> list[str]:
             f"{entry.gun}: the bundle's root is not the trusted root it was built on"
         )
     report = verify_repository(state, ctx.now(), crypto=ctx.crypto)
-    report.raise_for_errors()
-    return [str(p) for p in report.warnings]
+    return check_publishable(ctx, state, report)
 
 
 def _version_of(data: bytes) -> int:

@@ -10,7 +10,7 @@ from offtrust.errors import ConflictError, NotFoundError, VerificationError
 from offtrust.model.metadata import ROOT, Metadata
 from offtrust.model.repository import RepoState
 from offtrust.ops.context import Context
-from offtrust.ops.verify import verify_state
+from offtrust.ops.verify import check_publishable, verify_state
 
 
 def staged_guns(ctx: Context) -> list[str]:
@@ -84,17 +84,22 @@ def reset(ctx: Context, gun: str) -> bool:
     return ctx.repos.reset(gun)
 
 
-def check_stageable(ctx: Context, state: RepoState) -> None:
+def check_stageable(ctx: Context, state: RepoState) -> list[str]:
     """Refuse to pack a GUN whose staged chain does not verify.
+
+    Returns:
+        Warnings (a delegation left without valid signatures, as Docker
+        leaves it: the server accepts the upload).
 
     Raises:
         VerificationError: naming the first problem and its fix.
     """
-    report = verify_state(ctx, state)
-    report.raise_for_errors()
+    return check_publishable(ctx, state, verify_state(ctx, state))
 
 
-def build_bundle(ctx: Context, guns: list[str] | None = None) -> tuple[bytes, list[str]]:
+def build_bundle(
+    ctx: Context, guns: list[str] | None = None, *, warnings: list[str] | None = None
+) -> tuple[bytes, list[str]]:
     """Pack the staged edits of *guns* (default: every staged GUN) into bundle bytes.
 
     Returns:
@@ -119,9 +124,11 @@ def build_bundle(ctx: Context, guns: list[str] | None = None) -> tuple[bytes, li
         info = ctx.repos.staged_info(gun)
         state = ctx.repos.load(gun)
         try:
-            check_stageable(ctx, state)
+            notes = check_stageable(ctx, state)
         except VerificationError as e:
             raise type(e)(f"cannot stage {e.message}", hint=e.hint) from e
+        if warnings is not None:
+            warnings.extend(f"{gun}: {note}" for note in notes)
         base = dict(info.base) if info else {}
         trusted_root = state.published.get(ROOT)
         new_gun = bool(info and info.new_gun)

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from offtrust.errors import OfftrustError
+from offtrust.model.keys import PublicKey
+from offtrust.model.metadata import TARGETS
 from offtrust.model.repository import RepoState
-from offtrust.model.verify import ERROR, Problem, VerificationReport, verify_repository
+from offtrust.model.roles import RELEASES
+from offtrust.model.verify import (
+    ERROR,
+    SIGNATURE,
+    Problem,
+    VerificationReport,
+    verify_repository,
+)
 from offtrust.ops.context import Context
 
 
@@ -29,7 +38,10 @@ def load_and_verify(ctx: Context, gun: str) -> VerificationReport:
 def unloadable_report(gun: str, error: OfftrustError) -> VerificationReport:
     """The report of a GUN whose metadata could not be loaded: *error* as its one problem."""
     report = VerificationReport(gun=gun, exit_code=error.exit_code)
-    report.problems.append(Problem("metadata", error.message, error.hint, ERROR))
+    # A cached file that cannot be read is replaced by fetching it again (a
+    # broken staged one by dropping the staged edits).
+    fix = error.hint or f"offtrust fetch {gun} --server URL (or offtrust reset {gun})"
+    report.problems.append(Problem("metadata", error.message, fix, ERROR))
     return report
 
 
@@ -39,3 +51,61 @@ def verify_gun(ctx: Context, gun: str) -> VerificationReport:
         return load_and_verify(ctx, gun)
     except OfftrustError as e:
         return unloadable_report(gun, e)
+
+
+def key_holders(state: RepoState, keys: dict[str, PublicKey]) -> str:
+    """Who holds *keys*: the signer whose ``targets/NAME`` role lists a key, else its ID."""
+    names: dict[str, str] = {}
+    for parent, entry in state.walk_delegations():
+        if parent == TARGETS and entry.name != RELEASES:
+            for keyid in entry.key_ids:
+                names.setdefault(keyid, entry.name.split("/", 1)[1])
+    described = [f"{names[k]} ({k[:12]})" if k in names else k[:12] for k in keys]
+    if len(described) == 1:
+        return f"key {described[0]}"
+    return "one of the keys " + ", ".join(described)
+
+
+def check_publishable(ctx: Context, state: RepoState, report: VerificationReport) -> list[str]:
+    """Refuse to stage or publish what the server would refuse; warn about the rest.
+
+    Args:
+        state: the GUN; ``state.staged`` are the roles to upload.
+        report: its verification.
+
+    Returns:
+        Warnings, each naming the role and who can fix it with which command: a
+        delegation left without valid signatures says whether a local key can
+        re-sign it, or which signer must.
+
+    Raises:
+        VerificationError: (or a subclass) an error the upload must not carry.
+    """
+    from offtrust.crypto import canonical_keyid
+
+    errors, warnings = report.for_publishing(state.staged)
+    report.raise_for(errors)
+    lines = []
+    for problem in warnings:
+        if problem.kind != SIGNATURE or not problem.role.startswith(TARGETS + "/"):
+            lines.append(str(problem))
+            continue
+        found = state.delegation_entry(problem.role)
+        keys = state.roles[found[0]].signed.delegations.role_keys(found[1]) if found else {}
+        local = False
+        for key in keys.values():
+            try:
+                local = local or ctx.keys.has(canonical_keyid(key))
+            except OfftrustError:
+                continue
+        witness = f"offtrust witness {state.gun} {problem.role}"
+        if not keys:
+            lines.append(str(problem))
+        elif local:
+            lines.append(f"{problem.role}: {problem.reason} (fix here: {witness})")
+        else:
+            lines.append(
+                f"{problem.role}: {problem.reason}; clients ignore its tags until a holder of "
+                f"{key_holders(state, keys)} runs `{witness}` (no key of it is here)"
+            )
+    return lines

@@ -47,6 +47,7 @@ from offtrust.errors import KeyAccessError
 from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import ROOT, SNAPSHOT, TARGETS, TIMESTAMP, Metadata, RoleKeys
 from offtrust.model.repository import RepoState
+from offtrust.ops import staging
 from offtrust.ops.context import Context
 from offtrust.ops.delegations import signer_add, signer_remove, witness
 from offtrust.ops.edit import Editor
@@ -372,23 +373,52 @@ def test_verify_keeps_failing_after_an_edit_of_another_role(
     assert names_role(result.stderr, RELEASES), result.stderr
 
 
-def test_witness_still_repairs_a_genuine_releases_file_signed_by_a_removed_key(
+def test_removing_the_signers_of_releases_re_signs_it_with_the_remaining_local_key(
     ctx: Context, passphrases: Passphrases
 ) -> None:
-    """releases.json is byte for byte what the snapshot records; only its signers'
-    keys left the role. ``verify`` suggests witness and witness works (regression)."""
+    """Issue 8 item 2: no dead end when the remaining key of releases is local."""
     dave_key = crypto.generate_private_key()
     ctx.keys.save(dave_key, role="dave", passphrase=REPOSITORY_PASSPHRASE)
     signer_add(ctx, "dave", APP, [dave_key.public_key()], passphrases)
     signer_remove(ctx, "alice", APP, passphrases)
-    signer_remove(ctx, "bob", APP, passphrases)
+    result = signer_remove(ctx, "bob", APP, passphrases)
+    assert RELEASES in result.changed
+    assert any("re-signed with the remaining local keys" in w for w in result.warnings)
+    state = ctx.repos.load(APP)
+    assert [s.keyid for s in state.roles[RELEASES].iter_signatures()] == [dave_key.keyid]
+    report = verify_gun(ctx, APP)
+    assert report.errors == [], [str(p) for p in report.errors]
+
+
+def test_witness_repairs_a_genuine_releases_file_whose_signers_left(
+    ctx: Context, passphrases: Passphrases
+) -> None:
+    """releases.json is byte for byte what the snapshot records; only its signers'
+    keys left the role, and the remaining key is not here: the edit warns who
+    can fix it, stage packs it as Docker leaves it, and witness by the holder
+    of the remaining key repairs it."""
+    dave_key = crypto.generate_private_key()
+    signer_add(ctx, "dave", APP, [dave_key.public_key()], passphrases)
+    signer_remove(ctx, "alice", APP, passphrases)
+    result = signer_remove(ctx, "bob", APP, passphrases)
+    assert RELEASES not in result.changed
+    (note,) = [w for w in result.warnings if RELEASES in w]
+    assert f"dave ({dave_key.keyid[:12]})" in note
+    assert f"offtrust witness {APP} {RELEASES}" in note
     published = metadata_path(ctx.trust.path, APP, RELEASES).read_bytes()
     assert ctx.repos.load(APP).roles[RELEASES].to_bytes() == published
 
     report = verify_gun(ctx, APP)
     assert [p.role for p in report.errors] == [RELEASES], [str(p) for p in report.errors]
     assert report.errors[0].fix == f"offtrust witness {APP} {RELEASES}"
+    warnings: list[str] = []
+    staging.build_bundle(ctx, [APP], warnings=warnings)
+    (warning,) = [w for w in warnings if RELEASES in w]
+    assert "no key of it is here" in warning
+    assert f"dave ({dave_key.keyid[:12]})" in warning
 
+    # The holder of dave's key (here: the key arrives) witnesses it.
+    ctx.keys.save(dave_key, role="dave", passphrase=REPOSITORY_PASSPHRASE)
     result = witness(ctx, APP, [RELEASES], passphrases)
     assert RELEASES in result.changed
     report = verify_gun(ctx, APP)

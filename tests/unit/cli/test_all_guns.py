@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from builders import EXAMPLE, REPOSITORY_PASSPHRASE, ROOT_PASSPHRASE, copy_example
+from builders import REPOSITORY_PASSPHRASE, ROOT_PASSPHRASE, copy_example
 from typer.testing import CliRunner, Result
 
 from offtrust.cli import app
@@ -48,14 +48,21 @@ def test_named_gun_without_the_signer_is_an_error(trust: Path) -> None:
     assert result.stderr.startswith("offtrust: error: no signer alice in example.com/tools")
 
 
-def test_warns_when_the_removed_key_was_the_one_that_signed_releases(trust: Path) -> None:
-    # Keep only alice's signature on targets/releases, as if she alone had signed it.
-    path = trust / "tuf" / APP / "metadata" / "targets" / "releases.json"
-    alice = EXAMPLE["guns"][APP]["signers"]["alice"][0]["key_id"]
-    document = json.loads(path.read_bytes())
-    document["signatures"] = [s for s in document["signatures"] if s["keyid"] == alice]
-    assert document["signatures"]
-    path.write_bytes(json.dumps(document, separators=(",", ":")).encode())
-    result = run(trust, "signer", "remove", "alice", APP)
+def test_removing_every_signer_of_releases_re_signs_it_with_the_local_one_left(
+    trust: Path, tmp_path: Path
+) -> None:
+    # alice and bob signed targets/releases; dave's key (local) is added, then
+    # alice and bob leave: releases is re-signed by dave in the same edit.
+    generated = run(trust, "key", "generate", "dave", "--dir", str(tmp_path))
+    assert generated.exit_code == 0, generated.output
+    assert (
+        run(trust, "signer", "add", "dave", APP, "--key", str(tmp_path / "dave.pub")).exit_code == 0
+    )
+    assert run(trust, "signer", "remove", "alice", APP).exit_code == 0
+    result = run(trust, "signer", "remove", "bob", APP)
     assert result.exit_code == 0, result.output
-    assert f"offtrust witness {APP} targets/releases" in result.stderr
+    assert "targets/releases: re-signed with the remaining local keys" in result.stderr
+    verified = run(trust, "verify", APP)
+    assert verified.exit_code == 0, verified.output
+    staged = run(trust, "stage", "--output", str(tmp_path / "b.bundle"))
+    assert staged.exit_code == 0, staged.output

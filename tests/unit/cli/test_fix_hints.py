@@ -1,0 +1,86 @@
+"""Every problem verify can report names its fix, and every fix can be pasted as is."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from builders import copy_example
+from typer.testing import CliRunner
+
+import offtrust
+from offtrust.cli import app
+
+PACKAGE = Path(offtrust.__file__).parent
+APP = "example.com/app"
+
+
+def _problem_calls() -> list[tuple[str, int, ast.Call]]:
+    """Every place offtrust creates a verification problem: self.add(...), Problem(...)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            is_problem = isinstance(node.func, ast.Name) and node.func.id == "Problem"
+            is_add = (
+                path.name == "verify.py"
+                and path.parent.name == "model"
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "add"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "self"
+            )
+            if is_problem or is_add:
+                found.append((str(path.relative_to(PACKAGE)), node.lineno, node))
+    return found
+
+
+def test_the_walk_finds_the_problem_kinds() -> None:
+    # Guard: the walk below would pass vacuously if it found nothing.
+    assert len(_problem_calls()) > 30
+
+
+@pytest.mark.parametrize(
+    ("where", "line", "call"), _problem_calls(), ids=lambda v: str(v) if isinstance(v, int) else ""
+)
+def test_every_problem_names_its_fix(where: str, line: int, call: ast.Call) -> None:
+    fix = call.args[2] if len(call.args) >= 3 else None
+    fix = fix or next((k.value for k in call.keywords if k.arg == "fix"), None)
+    assert fix is not None, f"{where}:{line} reports a problem without a fix"
+    assert not (isinstance(fix, ast.Constant) and fix.value is None), f"{where}:{line}"
+
+
+def test_fix_hints_carry_the_trust_dir_the_user_gave(tmp_path: Path) -> None:
+    trust = copy_example(tmp_path / "my trust")
+    releases = trust / "tuf" / APP / "metadata" / "targets" / "releases.json"
+    document = json.loads(releases.read_bytes())
+    document["signed"]["targets"]["forged"] = {"length": 1, "hashes": {"sha256": "AA=="}}
+    releases.write_bytes(json.dumps(document, separators=(",", ":")).encode())
+
+    result = CliRunner().invoke(app, ["-d", str(trust), "verify", APP])
+    assert result.exit_code == 1
+    fixes = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("fix:")]
+    assert fixes, result.stdout
+    expected = f"offtrust -d {shlex.quote(str(trust))} "
+    for line in fixes:
+        assert line.startswith(f"fix: {expected}"), line
+
+    result = CliRunner().invoke(app, ["-d", str(trust), "verify", "--json", APP])
+    (report,) = json.loads(result.stdout)["repositories"]
+    assert all(p["fix"].startswith(expected) for p in report["problems"] if p["fix"])
+    assert result.stderr.count(expected) >= 1, result.stderr
+
+
+def test_without_d_hints_name_no_trust_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trust = copy_example(tmp_path / "trust")
+    monkeypatch.setenv("OFFTRUST_TRUST_DIR", str(trust))
+    (trust / "tuf" / APP / "metadata" / "targets.json").write_bytes(b"{")
+    result = CliRunner().invoke(app, ["verify", APP])
+    assert result.exit_code == 2
+    assert "fix: offtrust fetch" in result.stdout
+    assert " -d " not in result.stdout
