@@ -13,6 +13,7 @@ from offtrust.cli._common import (
     GunsArgument,
     JsonOption,
     context,
+    info,
     pasteable,
     print_json,
     print_table,
@@ -66,6 +67,8 @@ def inspect(
     def action(item: tuple[str, str | None, str]) -> dict[str, object]:
         gun, tag, reference = item
         seen = inspect_gun(c, gun, tag=tag, reference=reference)
+        if seen.staged:
+            info(f"{gun}: showing staged edits, not yet published ({', '.join(seen.staged)})")
         for problem in seen.report.problems:
             warn(f"{gun}: {problem}")
         if seen.hidden:

@@ -130,11 +130,13 @@ class Inspection:
         report: the verification of the GUN.
         hidden: roles with a document whose tags are left out because they
             failed verification (not merely expired).
+        staged: roles shown from the staged layer (edits not yet published).
     """
 
     doc: dict[str, Any]
     report: VerificationReport
     hidden: list[str]
+    staged: list[str]
 
 
 def inspect_gun(
@@ -152,7 +154,7 @@ def inspect_gun(
     report = verify_state(ctx, state)
     doc = inspect_repo(state, tag=tag, reference=reference, trusted=report.trusted)
     hidden = [r for r in state.targets_roles() if r not in report.trusted]
-    return Inspection(doc=doc, report=report, hidden=hidden)
+    return Inspection(doc=doc, report=report, hidden=hidden, staged=sorted(state.staged))
 
 
 def _table(rows: list[list[str]]) -> str:

@@ -46,15 +46,21 @@ def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def _pretty(md: Metadata[Any] | None) -> list[str]:
+def pretty_document(md: Metadata[Any] | None) -> list[str]:
+    """A document as :func:`diff` compares it: indented JSON lines, each ending in a newline."""
     if md is None:
         return []
     doc = {"signed": md.signed.to_dict(), "signatures": [s.to_dict() for s in md.iter_signatures()]}
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).splitlines(keepends=True)
+    text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return text.splitlines(keepends=True)
 
 
 def diff(ctx: Context, gun: str) -> str:
-    """A unified diff, per staged role, of the published and the staged document.
+    """A unified diff, one file per staged role, of the published and the staged document.
+
+    Each file compares the role's document as indented JSON, with ``a/`` and
+    ``b/`` paths (``/dev/null`` for a role that is new or removed), so that
+    ``patch -p1`` turns the published files into the staged ones.
 
     Raises:
         NotFoundError: the GUN has no staged edits.
@@ -68,12 +74,13 @@ def diff(ctx: Context, gun: str) -> str:
     for role in sorted(files):
         before = published.roles.get(role) if published else None
         after = staged.roles.get(role)
+        name = f"{gun}/{role}.json"
         out.extend(
             difflib.unified_diff(
-                _pretty(before),
-                _pretty(after),
-                fromfile=f"published/{gun}/{role}.json",
-                tofile=f"staged/{gun}/{role}.json",
+                pretty_document(before),
+                pretty_document(after),
+                fromfile=f"a/{name}" if before is not None else "/dev/null",
+                tofile=f"b/{name}" if after is not None else "/dev/null",
             )
         )
     return "".join(out)

@@ -66,3 +66,17 @@ def test_removing_every_signer_of_releases_re_signs_it_with_the_local_one_left(
     assert verified.exit_code == 0, verified.output
     staged = run(trust, "stage", "--output", str(tmp_path / "b.bundle"))
     assert staged.exit_code == 0, staged.output
+
+
+def test_inspect_says_when_it_shows_staged_edits(trust: Path) -> None:
+    clean = run(trust, "inspect", APP)
+    assert clean.exit_code == 0, clean.output
+    assert "staged" not in clean.stderr
+    added = run(trust, "target", "add", APP, "v9", "--digest", "sha256:" + "cd" * 32, "--size", "9")
+    assert added.exit_code == 0, added.output
+    result = run(trust, "inspect", APP)
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.stderr.splitlines() if "showing staged edits" in x]
+    assert line.startswith(f"{APP}: showing staged edits, not yet published (")
+    assert "targets/releases" in line
+    assert "v9" in {t["SignedTag"] for t in json.loads(result.stdout)[0]["SignedTags"]}

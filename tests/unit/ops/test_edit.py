@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -244,11 +245,48 @@ def test_status_and_diff_report_the_change(ctx: Context, passphrases: Passphrase
     text = staging.diff(ctx, APP)
     added = [line for line in text.splitlines() if line.startswith("+")]
     removed = [line for line in text.splitlines() if line.startswith("-")]
-    assert f"+++ staged/{APP}/{RELEASES}.json" in text
+    assert f"+++ b/{APP}/{RELEASES}.json" in text
     assert any('"v2"' in line for line in added)
     assert any(f'"version": {before + 1}' in line for line in added)
     assert any(f'"version": {before}' in line for line in removed)
     assert not any('"v1.0"' in line for line in added + removed)
+
+
+def test_diff_is_a_patch_that_turns_published_into_staged(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+
+    target_add(ctx, APP, "v2", DIGEST, 42, passphrases)
+    signer_add(ctx, "carol", APP, [crypto.generate_private_key().public_key()], passphrases)
+    text = staging.diff(ctx, APP)
+    assert text.endswith("\n")
+    assert text.count("+++ b/") == len(ctx.repos.staged_files(APP))
+
+    # Lay the published documents out as the diff names them, apply it with
+    # patch(1), and compare with the staged documents.
+    work = tmp_path / "patch"
+    published_state = ctx.repos.load(APP, staged=False)
+    staged_state = ctx.repos.load(APP)
+    for role in ctx.repos.staged_files(APP):
+        path = work / APP / f"{role}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(staging.pretty_document(published_state.roles.get(role))))
+    if shutil.which("patch") is None:
+        pytest.skip("no patch(1) here")
+    proc = subprocess.run(
+        ["patch", "-p1", "--batch", "--quiet"],
+        input=text,
+        text=True,
+        cwd=work,
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for role in ctx.repos.staged_files(APP):
+        expected = "".join(staging.pretty_document(staged_state.roles.get(role)))
+        assert (work / APP / f"{role}.json").read_text() == expected
 
 
 def test_diff_without_staged_edits(ctx: Context) -> None:
