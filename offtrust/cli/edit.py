@@ -20,6 +20,7 @@ from offtrust.cli._common import (
     per_gun,
     read_public_keys,
     resolve_guns,
+    writes,
 )
 
 signer_app = typer.Typer(
@@ -36,6 +37,7 @@ KeyFiles = Annotated[
 
 
 @signer_app.command("add")
+@writes()
 def signer_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Signer name, e.g. alice.")],
@@ -62,6 +64,7 @@ def signer_add(
 
 
 @signer_app.command("remove")
+@writes()
 def signer_remove(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Signer name.")],
@@ -91,6 +94,7 @@ def signer_remove(
     per_gun(resolve_guns(ctx, guns, all_guns), action, describe_commit, skip_absent=all_guns)
 
 
+@writes()
 def delegation_add(
     ctx: typer.Context,
     gun: GunArgument,
@@ -120,6 +124,7 @@ def delegation_add(
     describe_commit(gun, result)
 
 
+@writes()
 def delegation_remove(
     ctx: typer.Context,
     gun: GunArgument,
@@ -138,6 +143,7 @@ def delegation_remove(
     describe_commit(gun, op(context(ctx), gun, role, keyids or [], passphrases()))
 
 
+@writes()
 def delegation_purge(
     ctx: typer.Context,
     guns: GunsArgument = None,
@@ -163,6 +169,7 @@ def delegation_purge(
     )
 
 
+@writes()
 def witness(
     ctx: typer.Context,
     gun: GunArgument,
@@ -177,6 +184,7 @@ def witness(
     describe_commit(gun, op(context(ctx), gun, roles, passphrases()))
 
 
+@writes()
 def resign(
     ctx: typer.Context,
     gun: GunArgument,
@@ -200,41 +208,84 @@ def resign(
 
 
 RoleOption = Annotated[
-    str | None, typer.Option("--role", "-r", help="Role (default: targets/releases).")
+    str | None,
+    typer.Option(
+        "--role", "-r", help="Only this role (default: every role docker trust would use)."
+    ),
 ]
 
 
+TagArgument = Annotated[
+    str | None, typer.Argument(help="The tag (or give GUN:TAG as the first argument).")
+]
+
+
+def _gun_and_tag(gun: str, tag: str | None) -> tuple[str, str]:
+    """``GUN TAG`` or Docker's ``GUN:TAG``.
+
+    Raises:
+        UsageError: no tag either way, or both.
+    """
+    from offtrust.errors import UsageError
+    from offtrust.ops.inspect import split_reference
+
+    name, in_reference = split_reference(gun)
+    if tag is not None and in_reference is not None:
+        raise UsageError(f"give the tag once: {gun} {tag}")
+    found = tag if tag is not None else in_reference
+    if found is None:
+        raise UsageError("name the tag: GUN TAG, or GUN:TAG")
+    return (gun if tag is not None else name), found
+
+
 @target_app.command("add")
+@writes()
 def target_add(
     ctx: typer.Context,
     gun: GunArgument,
-    tag: Annotated[str, typer.Argument(help="The tag.")],
-    digest: Annotated[str, typer.Option("--digest", help="sha256:HEX of the manifest.")],
-    size: Annotated[int, typer.Option("--size", help="Manifest size in bytes.")],
+    tag: TagArgument = None,
+    digest: Annotated[
+        str, typer.Option("--digest", help="sha256:HEX of the manifest.", show_default=False)
+    ] = "",
+    size: Annotated[
+        int | None, typer.Option("--size", help="Manifest size in bytes.", show_default=False)
+    ] = None,
     role: RoleOption = None,
 ) -> None:
-    """Sign a tag offline (like `docker trust sign`), into targets/releases by default.
+    """Sign a tag offline, like `docker trust sign`.
 
-    Example: offtrust target add example.com/app v1 --digest sha256:ab… --size 528
+    Into targets/releases and every signer role whose key is local (or only
+    --role), so inspect names the signer.
+
+    Example: offtrust target add example.com/app:v1 --digest sha256:ab… --size 528
     """
+    from offtrust.errors import UsageError
     from offtrust.ops.targets import target_add as op
 
+    if not digest or size is None:
+        raise UsageError("give --digest sha256:HEX and --size BYTES of the manifest")
+    gun, tag = _gun_and_tag(gun, tag)
     describe_commit(gun, op(context(ctx), gun, tag, digest, size, passphrases(), role=role))
 
 
 @target_app.command("remove")
+@writes()
 def target_remove(
     ctx: typer.Context,
     gun: GunArgument,
-    tag: Annotated[str, typer.Argument(help="The tag.")],
+    tag: TagArgument = None,
     role: RoleOption = None,
 ) -> None:
-    """Revoke a tag offline (like `docker trust revoke`).
+    """Revoke a tag offline, like `docker trust revoke`.
 
-    Example: offtrust target remove example.com/app v1
+    From targets/releases and every signer role whose key is local that holds
+    it (or only --role).
+
+    Example: offtrust target remove example.com/app:v1
     """
     from offtrust.ops.targets import target_remove as op
 
+    gun, tag = _gun_and_tag(gun, tag)
     describe_commit(gun, op(context(ctx), gun, tag, passphrases(), role=role))
 
 

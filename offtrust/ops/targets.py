@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import re
 
-from offtrust.errors import NotFoundError, UsageError
+from offtrust.errors import MissingKeyError, NotFoundError, UsageError
 from offtrust.model.metadata import TARGETS, TargetFile
 from offtrust.model.names import check_tag
-from offtrust.model.repository import RepoState
 from offtrust.model.roles import RELEASES
 from offtrust.ops.context import Context
 from offtrust.ops.edit import CommitResult, Editor
@@ -29,20 +28,48 @@ def parse_digest(digest: str) -> bytes:
     return bytes.fromhex(m.group(1))
 
 
-def default_role(state: RepoState) -> str:
-    """Docker's choice: ``targets/releases`` when delegated, ``targets`` when no delegation.
+def signable_roles(editor: Editor, tag: str) -> list[str]:
+    """The roles ``docker trust sign`` signs *tag* into (docker/cli ``GetSignableRoles``).
+
+    With no delegation, ``targets``. Otherwise every direct child of
+    ``targets`` (``targets/releases`` and each signer's ``targets/NAME``) whose
+    paths admit the tag and one of whose keys is local.
 
     Raises:
-        UsageError: there are delegations but no ``targets/releases``.
+        MissingKeyError: there are delegations but no local key for any of them.
     """
-    if state.delegation_entry(RELEASES) is not None:
-        return RELEASES
+    state = editor.state
     if not state.targets.signed.delegations.roles:
-        return TARGETS
-    raise UsageError(
-        f"{state.gun} has delegations but no {RELEASES}",
-        hint="name the role with --role, or add a signer with `offtrust signer add`",
-    )
+        return [TARGETS]
+    roles = []
+    for parent, entry in state.walk_delegations():
+        if parent != TARGETS or not entry.matches(tag) or entry.name in roles:
+            continue
+        if editor.can_sign(entry.name):
+            roles.append(entry.name)
+    if not roles:
+        raise MissingKeyError(
+            f"{state.gun}: no valid signing keys for delegation roles (no local key of "
+            f"{RELEASES} or of any signer)",
+            hint="load a signer's key with `offtrust key load`, or name the role with --role",
+        )
+    return roles
+
+
+def _check_role(editor: Editor, role: str, tag: str) -> None:
+    """*role* exists and its paths admit *tag*.
+
+    Raises:
+        NotFoundError: no such delegation.
+        UsageError: the tag lies outside the role's paths.
+    """
+    if role == TARGETS:
+        return
+    found = editor.state.delegation_entry(role)
+    if found is None:
+        raise NotFoundError(f"no delegation {role} in {editor.gun}")
+    if not found[1].matches(tag):
+        raise UsageError(f"tag {tag!r} lies outside the paths of {role}")
 
 
 def target_add(
@@ -55,47 +82,64 @@ def target_add(
     *,
     role: str | None = None,
 ) -> CommitResult:
-    """Sign *tag* → *digest* (``size`` bytes of manifest) into *role*.
+    """``docker trust sign``, offline: sign *tag* → *digest* (*size* bytes of manifest).
+
+    Into every role Docker would sign it into (:func:`signable_roles`:
+    ``targets/releases`` and each signer role whose key is local, so inspect
+    names the signer), or only into *role*.
 
     Raises:
         UsageError: bad tag, digest or size, or the tag lies outside the role's paths.
-        MissingKeyError: the role's key is not local.
+        MissingKeyError: no role's key is local.
     """
     check_tag(tag)
     if size < 0:
         raise UsageError("--size must not be negative")
     raw = parse_digest(digest)
     editor = Editor(ctx, gun, passphrases)
-    role = role or default_role(editor.state)
-    if role != TARGETS:
-        found = editor.state.delegation_entry(role)
-        if found is None:
-            raise NotFoundError(f"no delegation {role} in {gun}")
-        if not found[1].matches(tag):
-            raise UsageError(f"tag {tag!r} lies outside the paths of {role}")
-    targets = editor.targets(role, create=True)
-    # Docker push records only the manifest's sha256 and size.
-    targets.files()[tag] = TargetFile(
-        length=size, hashes={"sha256": base64.b64encode(raw).decode("ascii")}
-    )
-    editor.note(f"target add {tag} → {digest} into {role}")
+    if role is not None:
+        _check_role(editor, role, tag)
+        roles = [role]
+    else:
+        roles = signable_roles(editor, tag)
+    for name in roles:
+        targets = editor.targets(name, create=True)
+        # Docker push records only the manifest's sha256 and size.
+        targets.files()[tag] = TargetFile(
+            length=size, hashes={"sha256": base64.b64encode(raw).decode("ascii")}
+        )
+    editor.note(f"target add {tag} → {digest} into {', '.join(roles)}")
     return editor.commit()
 
 
 def target_remove(
     ctx: Context, gun: str, tag: str, passphrases: PassphraseSource, *, role: str | None = None
 ) -> CommitResult:
-    """Remove *tag* from *role* (``docker trust revoke``).
+    """``docker trust revoke``, offline: remove *tag* from every role Docker can sign that holds it.
+
+    That is ``targets/releases`` and each signer role whose key is local (or
+    only *role*); the tag stays in roles whose keys are elsewhere, as Docker
+    leaves it.
 
     Raises:
-        NotFoundError: the role does not hold the tag.
+        NotFoundError: no such role, or none of the roles holds the tag.
+        MissingKeyError: no role's key is local.
     """
     editor = Editor(ctx, gun, passphrases)
-    role = role or default_role(editor.state)
-    md = editor.state.get(role)
-    if md is None or tag not in (md.signed.targets or {}):
-        raise NotFoundError(f"{role} of {gun} has no tag {tag!r}")
-    targets = editor.targets(role)
-    del targets.files()[tag]
-    editor.note(f"target remove {tag} from {role}")
+    if role is not None:
+        _check_role(editor, role, tag)
+        candidates = [role]
+    else:
+        candidates = signable_roles(editor, tag)
+    roles = [
+        name
+        for name in candidates
+        if (md := editor.state.get(name)) is not None and tag in (md.signed.targets or {})
+    ]
+    if not roles:
+        where = role or " or ".join(candidates)
+        raise NotFoundError(f"{where} of {gun} has no tag {tag!r}")
+    for name in roles:
+        del editor.targets(name).files()[tag]
+    editor.note(f"target remove {tag} from {', '.join(roles)}")
     return editor.commit()

@@ -80,3 +80,23 @@ def test_inspect_says_when_it_shows_staged_edits(trust: Path) -> None:
     assert line.startswith(f"{APP}: showing staged edits, not yet published (")
     assert "targets/releases" in line
     assert "v9" in {t["SignedTag"] for t in json.loads(result.stdout)[0]["SignedTags"]}
+
+
+@pytest.mark.parametrize("form", ["GUN TAG", "GUN:TAG"])
+def test_target_add_and_remove_take_docker_references(trust: Path, form: str) -> None:
+    where = [f"{APP}:v7"] if form == "GUN:TAG" else [APP, "v7"]
+    added = run(trust, "target", "add", *where, "--digest", "sha256:" + "ab" * 32, "--size", "7")
+    assert added.exit_code == 0, added.output
+    shown = json.loads(run(trust, "inspect", f"{APP}:v7").stdout)
+    assert [t["SignedTag"] for t in shown[0]["SignedTags"]] == ["v7"]
+    assert sorted(shown[0]["SignedTags"][0]["Signers"]) == ["alice", "bob"]
+    removed = run(trust, "target", "remove", *where)
+    assert removed.exit_code == 0, removed.output
+    shown = json.loads(run(trust, "inspect", APP).stdout)
+    assert "v7" not in [t["SignedTag"] for t in shown[0]["SignedTags"]]
+
+
+def test_target_add_without_a_tag_is_a_usage_error(trust: Path) -> None:
+    result = run(trust, "target", "add", APP, "--digest", "sha256:" + "ab" * 32, "--size", "7")
+    assert result.exit_code == 2
+    assert "name the tag" in result.stderr

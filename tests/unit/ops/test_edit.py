@@ -58,7 +58,7 @@ def test_target_add_bumps_the_version_once(ctx: Context, passphrases: Passphrase
     before = published(ctx, APP, RELEASES).signed.version
     tuf_before = read_tree(ctx.trust.tuf)
 
-    result = target_add(ctx, APP, "v2", DIGEST, 42, passphrases)
+    result = target_add(ctx, APP, "v2", DIGEST, 42, passphrases, role=RELEASES)
 
     assert result.changed == [RELEASES]
     assert result.versions == {RELEASES: before + 1}
@@ -74,6 +74,37 @@ def test_target_add_bumps_the_version_once(ctx: Context, passphrases: Passphrase
     assert read_tree(ctx.trust.tuf) == tuf_before
 
 
+def test_target_add_signs_into_every_role_docker_signs_into(
+    ctx: Context, passphrases: Passphrases
+) -> None:
+    # docker trust sign: targets/releases and every signer role whose key is
+    # local (alice's and bob's keys are both here), so inspect names them.
+    result = target_add(ctx, APP, "v2", DIGEST, 42, passphrases)
+    alice, bob = "targets/alice", "targets/bob"
+    assert result.changed == [alice, bob, RELEASES]
+    state = ctx.repos.load(APP)
+    for role in (alice, bob, RELEASES):
+        assert "v2" in state.roles[role].signed.targets
+    assert_verifies(ctx, APP)
+    from offtrust.ops.inspect import inspect_repo
+
+    doc = inspect_repo(state)
+    (v2,) = [t for t in doc["SignedTags"] if t["SignedTag"] == "v2"]
+    assert sorted(v2["Signers"]) == ["alice", "bob"]
+
+
+def test_target_remove_revokes_from_every_role_docker_can_sign(
+    ctx: Context, passphrases: Passphrases
+) -> None:
+    # v1.0 is in targets/releases and targets/alice (fixtures/README.md).
+    result = target_remove(ctx, APP, "v1.0", passphrases)
+    assert set(result.changed) == {"targets/alice", RELEASES}
+    state = ctx.repos.load(APP)
+    assert "v1.0" not in state.roles[RELEASES].signed.targets
+    assert "v1.0" not in state.roles["targets/alice"].signed.targets
+    assert_verifies(ctx, APP)
+
+
 def test_target_add_signs_with_every_local_key_of_the_role(
     ctx: Context, passphrases: Passphrases
 ) -> None:
@@ -87,8 +118,8 @@ def test_target_add_signs_with_every_local_key_of_the_role(
 
 def test_a_second_edit_does_not_bump_again(ctx: Context, passphrases: Passphrases) -> None:
     before = published(ctx, APP, RELEASES).signed.version
-    target_add(ctx, APP, "v2", DIGEST, 42, passphrases)
-    result = target_add(ctx, APP, "v3", "sha256:" + "ef" * 32, 7, passphrases)
+    target_add(ctx, APP, "v2", DIGEST, 42, passphrases, role=RELEASES)
+    result = target_add(ctx, APP, "v3", "sha256:" + "ef" * 32, 7, passphrases, role=RELEASES)
     assert result.versions == {RELEASES: before + 1}
     md = ctx.repos.load(APP).roles[RELEASES]
     assert md.signed.version == before + 1
@@ -233,7 +264,7 @@ def test_witness_of_an_unknown_role(ctx: Context, passphrases: Passphrases) -> N
 def test_status_and_diff_report_the_change(ctx: Context, passphrases: Passphrases) -> None:
     assert staging.status(ctx) == []
     before = published(ctx, APP, RELEASES).signed.version
-    target_add(ctx, APP, "v2", DIGEST, 42, passphrases)
+    target_add(ctx, APP, "v2", DIGEST, 42, passphrases, role=RELEASES)
 
     [row] = staging.status(ctx)
     assert row["gun"] == APP
@@ -309,7 +340,7 @@ def test_reset_drops_everything(ctx: Context, passphrases: Passphrases) -> None:
 
 
 def test_build_bundle_is_deterministic(ctx: Context, passphrases: Passphrases) -> None:
-    target_add(ctx, APP, "v2", DIGEST, 42, passphrases)
+    target_add(ctx, APP, "v2", DIGEST, 42, passphrases, role=RELEASES)
     target_add(ctx, TOOLS, "v2", DIGEST, 42, passphrases)
     first, guns = staging.build_bundle(ctx)
     second, _ = staging.build_bundle(ctx)

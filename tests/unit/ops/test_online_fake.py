@@ -246,8 +246,13 @@ def test_edit_stage_publish_and_fetch_back(
     result = publish_gun(ctx, entry, fake, dry_run=False)
 
     assert result.status == "published", result
-    assert result.roles == {RELEASES: 1}  # signer add delegates; the first tag makes the file
-    assert fake.publish_calls[-1] == (NEW, {RELEASES: entry.files[RELEASES].data})
+    # signer add delegates; the first tag makes the files of releases and of
+    # the signer, as docker trust sign does.
+    assert result.roles == {RELEASES: 1, "targets/alice": 1}
+    assert fake.publish_calls[-1] == (
+        NEW,
+        {role: entry.files[role].data for role in (RELEASES, "targets/alice")},
+    )
     assert fetch_gun(ctx, NEW, fake).status == "fetched"
     releases = ctx.repos.load(NEW, staged=False).roles[RELEASES]
     assert releases.signed.version == 1
