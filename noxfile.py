@@ -1,4 +1,4 @@
-"""Sessions: tests (unit + interop), unit, lint, typecheck, fixtures."""
+"""Sessions: tests (unit + interop), unit, crash, lint, typecheck, fixtures."""
 
 from __future__ import annotations
 
@@ -29,7 +29,14 @@ def tests(session: nox.Session) -> None:
 def unit(session: nox.Session) -> None:
     """Unit tests only (no real tools needed)."""
     _install(session, "test")
-    session.run("pytest", "-m", "not interop", *session.posargs)
+    session.run("pytest", "-m", "not interop and not crash", *session.posargs)
+
+
+@nox.session
+def crash(session: nox.Session) -> None:
+    """Crash tests of the store: random SIGKILLs, ENOSPC, read-only dirs (mounts need root)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "crash", "tests/crash", *session.posargs)
 
 
 @nox.session

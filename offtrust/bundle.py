@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offtrust.errors import BundleError, InvalidMetadataError
+from offtrust.model.canonical import has_lone_surrogate
 from offtrust.model.metadata import ROOT
 from offtrust.model.names import gun_problem, is_valid_role
 from offtrust.schema import validate
@@ -445,6 +446,11 @@ def _parse_manifest(content: bytes, *, where: str) -> dict[str, Any]:
         ) from e
     except RecursionError as e:
         raise BundleError(f"{where}: malformed JSON: nested too deeply") from e
+    except ValueError as e:
+        # int() refuses to convert more digits than sys.get_int_max_str_digits().
+        raise BundleError(f"{where}: malformed JSON: a number has too many digits") from e
+    if has_lone_surrogate(text, document):
+        raise BundleError(f"{where}: malformed JSON: a string holds a lone surrogate escape")
     if not isinstance(document, dict):
         raise BundleError(f"{where}: not a JSON object")
     return document
@@ -549,6 +555,9 @@ def _signed_version(data: bytes, *, where: str) -> int:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise BundleError(f"{where}: not a JSON metadata document: {_one_line(e)}") from e
+    except ValueError as e:
+        # int() refuses to convert more digits than sys.get_int_max_str_digits().
+        raise BundleError(f"{where}: not a JSON metadata document: a number is too long") from e
     signed = document.get("signed") if isinstance(document, dict) else None
     actual = signed.get("version") if isinstance(signed, dict) else None
     if not isinstance(actual, int) or isinstance(actual, bool):

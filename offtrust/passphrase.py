@@ -54,11 +54,26 @@ class Passphrases:
         self._prompt = prompt
 
     def _ask(self, text: str) -> str:
-        if self._prompt is not None:
-            return self._prompt(text)
-        import getpass
+        """The answer to a hidden prompt.
 
-        return getpass.getpass(text, stream=sys.stderr)
+        Raises:
+            PassphraseRequiredError: the input ended, or was not text in the
+                terminal's encoding (the error never shows what was typed).
+        """
+        try:
+            if self._prompt is not None:
+                return self._prompt(text)
+            import getpass
+
+            return getpass.getpass(text, stream=sys.stderr)
+        except EOFError:
+            pass
+        except UnicodeError:
+            # Its message would quote a byte of the passphrase and its position.
+            raise PassphraseRequiredError(
+                "the passphrase typed is not valid text in the terminal's encoding"
+            ) from None
+        raise PassphraseRequiredError("no passphrase: the input ended")
 
     def _candidates(self, role: str) -> list[str]:
         return [self.environ[v] for v in variables_for(role) if self.environ.get(v)]

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from offtrust.errors import InvalidMetadataError, SchemaError
+from offtrust.model.canonical import has_lone_surrogate
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -89,7 +90,9 @@ def parse_and_validate(kind: str, data: bytes, *, source: str) -> Any:
 
     Raises:
         InvalidMetadataError: *data* is not UTF-8 or not JSON (``NaN`` and
-            ``Infinity`` included, which Go refuses).
+            ``Infinity`` included, which Go refuses), holds a number of more
+            digits than Python converts, a lone surrogate, or is nested
+            too deeply.
         SchemaError: The document does not match its schema.
         ValueError: There is no schema called *kind* (a programming error).
     """
@@ -321,11 +324,19 @@ def _parse(data: bytes, *, source: str) -> Any:
         raise InvalidMetadataError(f"{prefix}: {name} is not a JSON value")
 
     try:
-        return json.loads(text, parse_constant=refuse_constant)
+        document = json.loads(text, parse_constant=refuse_constant)
     except json.JSONDecodeError as e:
         raise InvalidMetadataError(f"{prefix}: {e.msg} (line {e.lineno} column {e.colno})") from e
     except RecursionError as e:
         raise InvalidMetadataError(f"{prefix}: nested too deeply") from e
+    except ValueError as e:
+        # int() refuses to convert more digits than sys.get_int_max_str_digits().
+        raise InvalidMetadataError(f"{prefix}: a number has too many digits") from e
+    if has_lone_surrogate(text, document):
+        raise InvalidMetadataError(
+            f"{prefix}: a string holds a lone surrogate escape (\\ud800-\\udfff), which is not text"
+        )
+    return document
 
 
 def _position(data: bytes, offset: int) -> tuple[int, int]:

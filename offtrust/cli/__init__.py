@@ -4,10 +4,17 @@ Every :class:`~offtrust.errors.OfftrustError` is caught in one place
 (:class:`OfftrustGroup`) and turned into one line on stderr and the contract's
 exit status. Heavy modules are imported inside the commands so that the CLI
 answers instantly.
+
+Any other exception is a bug (every foreign exception is meant to be wrapped
+where it enters). It still ends in one line, ``offtrust: error: internal
+error: <ExceptionClass>``, and exit status 1: its message is not shown, since
+it could quote a passphrase or a key. ``--debug`` (or ``OFFTRUST_DEBUG=1``)
+shows the traceback instead, never with local variables.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -19,6 +26,35 @@ from typer.core import TyperGroup
 from offtrust import __version__
 from offtrust.errors import OfftrustError
 
+INTERNAL_ERROR_HINT = "rerun with --debug (or OFFTRUST_DEBUG=1) to see the traceback"
+
+# Exceptions the command-line framework turns into its own messages and exit
+# statuses (usage errors, --help, Exit), and a closed output pipe, which main()
+# handles: none of them is an internal error. Typer re-exports Click's classes
+# or, since 0.2x, ships its own; the usage errors' base is found either way.
+_PASS_THROUGH: tuple[type[BaseException], ...] = (
+    *[c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"],
+    typer.Abort,
+    typer.Exit,
+    BrokenPipeError,
+)
+
+# Set by the root callback when --debug is given, for main() to see.
+_debug_requested = False
+
+
+def _debugging(ctx: typer.Context | None = None) -> bool:
+    """Whether tracebacks were asked for: ``--debug`` or ``OFFTRUST_DEBUG=1``."""
+    if ctx is not None and (ctx.obj or {}).get("debug"):
+        return True
+    return _debug_requested or os.environ.get("OFFTRUST_DEBUG") == "1"
+
+
+def report_internal_error(error: BaseException) -> None:
+    """The one line for a bug: the exception's class only, never its message."""
+    sys.stderr.write(f"offtrust: error: internal error: {type(error).__name__}\n")
+    sys.stderr.write(f"hint: {INTERNAL_ERROR_HINT}\n")
+
 
 class OfftrustGroup(TyperGroup):
     """The root group: the single catch point for offtrust errors."""
@@ -27,7 +63,7 @@ class OfftrustGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except OfftrustError as e:
-            if (ctx.obj or {}).get("debug") or os.environ.get("OFFTRUST_DEBUG") == "1":
+            if _debugging(ctx):
                 raise
             sys.stderr.write(f"offtrust: error: {e.message}\n")
             if e.hint:
@@ -38,6 +74,13 @@ class OfftrustGroup(TyperGroup):
         except KeyboardInterrupt:
             sys.stderr.write("offtrust: interrupted\n")
             raise typer.Exit(130) from None
+        except _PASS_THROUGH:
+            raise
+        except Exception as e:
+            if _debugging(ctx):
+                raise
+            report_internal_error(e)
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(
@@ -82,6 +125,8 @@ def _root(
 
     Example: offtrust -d ./trust verify --all
     """
+    global _debug_requested
+    _debug_requested = debug
     ctx.obj = {"trust_dir": trust_dir, "debug": debug}
     from offtrust.cli._common import GIVEN_TRUST_DIR
 
@@ -102,7 +147,11 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the last-resort handler of the module docstring."""
+    # Text that is not UTF-8 (a file name given in another encoding) is shown
+    # escaped rather than failing the command once its work is done.
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
         app()
     except BrokenPipeError:
@@ -110,3 +159,13 @@ def main() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
+    except KeyboardInterrupt:
+        sys.stderr.write("offtrust: interrupted\n")
+        sys.exit(130)
+    except Exception as e:
+        # Raised outside the group's catch point (while parsing the command
+        # line), or re-raised by it for --debug.
+        if _debugging():
+            raise
+        report_internal_error(e)
+        sys.exit(1)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -33,6 +35,39 @@ def context(ctx: typer.Context) -> Any:
 
     obj = ctx.find_root().obj or {}
     return Context.at(obj.get("trust_dir") or default_trust_dir())
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def writes(
+    *, creates: bool = False, shared: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the decorated command holding the lock of the trust directory.
+
+    Every command that writes to the trust directory is decorated (under its
+    ``@app.command``), so it holds the lock from loading to committing and a
+    second one fails at once naming the holder's pid (see
+    :meth:`offtrust.ops.context.Context.locked`). Reading commands take none.
+
+    Args:
+        creates: the command may create the trust directory (``key generate``,
+            ``key load``, ``fetch``).
+        shared: the command only needs a consistent view (``stage``).
+    """
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(command)
+        def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+            # Typer passes every parameter by name, the context included.
+            ctx = kwargs.get("ctx", args[0] if args else None)
+            with context(ctx).locked(create=creates, shared=shared):  # type: ignore[arg-type]
+                return command(*args, **kwargs)
+
+        return locked
+
+    return decorate
 
 
 def dumps_indented(value: Any, indent: int = 4, sort_keys: bool = False) -> str:
@@ -82,7 +117,9 @@ def print_json(data: Any, *, indent: int = 2, sort_keys: bool = True) -> None:
     sys.stdout.write(text + "\n")
 
 
-_COMMAND = re.compile(r"(?<![\w./-])offtrust (?=[a-z])")
+#: A command in a hint, except one another key holder runs in their own
+#: trust directory (written "... runs `offtrust ...`").
+_COMMAND = re.compile(r"(?<![\w./-])(?<!runs `)offtrust (?=[a-z])")
 
 
 #: The ``-d DIR`` the user gave on this command line (set by the root callback).

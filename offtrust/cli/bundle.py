@@ -21,6 +21,7 @@ from offtrust.cli._common import (
     progress,
     resolve_guns,
     warn,
+    writes,
 )
 from offtrust.errors import OfftrustError
 
@@ -72,9 +73,30 @@ def diff(ctx: typer.Context, gun: GunArgument) -> None:
     from offtrust.ops.staging import diff as op
     from offtrust.store.layout import check_gun
 
-    sys.stdout.write(op(context(ctx), check_gun(gun)))
+    text = op(context(ctx), check_gun(gun))
+    if sys.stdout.isatty():
+        text = "".join(_colour_diff_line(line) for line in text.splitlines(keepends=True))
+    sys.stdout.write(text)
 
 
+_DIFF_COLOURS = (
+    ("+++", "\033[1m"),
+    ("---", "\033[1m"),
+    ("@@", "\033[36m"),
+    ("+", "\033[32m"),
+    ("-", "\033[31m"),
+)
+
+
+def _colour_diff_line(line: str) -> str:
+    """One line of a unified diff, coloured as git colours it (on a terminal only)."""
+    for prefix, colour in _DIFF_COLOURS:
+        if line.startswith(prefix):
+            return f"{colour}{line.rstrip(chr(10))}\033[0m\n"
+    return line
+
+
+@writes()
 def reset(ctx: typer.Context, guns: StagedGunsArgument = None, all_guns: AllOption = False) -> None:
     """Drop the staged edits of the given GUNs.
 
@@ -88,10 +110,19 @@ def reset(ctx: typer.Context, guns: StagedGunsArgument = None, all_guns: AllOpti
         info(f"{gun}: staged edits dropped" if op(c, gun) else f"{gun}: nothing was staged")
 
 
+@writes(shared=True)
 def stage(
     ctx: typer.Context,
     guns: StagedGunsArgument = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle file to write.")] = Path(),
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Bundle file to write (a regular file in an existing directory; "
+            "'-' for standard output).",
+        ),
+    ] = Path(),
     all_guns: AllOption = False,
 ) -> None:
     """Pack the staged, signed metadata into one deterministic bundle; print its sha256.
@@ -100,27 +131,41 @@ def stage(
     """
     from offtrust.errors import UsageError
     from offtrust.ops.staging import build_bundle
-    from offtrust.store._atomic import write_atomic
+    from offtrust.store.output import check_output, is_stdout, write_output
 
     if output == Path():
         raise UsageError("--output BUNDLE is required")
+    to_stdout = is_stdout(output)
+    if to_stdout and sys.stdout.isatty():
+        raise UsageError(
+            "refusing to write a bundle to a terminal", hint="redirect standard output to a file"
+        )
+    # Refuse a device, FIFO, directory or missing directory before any work.
+    target = None if to_stdout else check_output(output)
     c = context(ctx)
     names = None if all_guns or not guns else resolve_guns(ctx, guns, False)
-    data, packed = build_bundle(c, names)
-    write_atomic(output.absolute(), data, mode=0o644)
+    notes: list[str] = []
+    data, packed = build_bundle(c, names, warnings=notes)
+    for note in notes:
+        warn(note)
     digest = hashlib.sha256(data).hexdigest()
+    if target is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        info(f"staged {len(packed)} GUN(s) to standard output: {', '.join(packed)}")
+        info(f"sha256:{digest}  -")
+        return
+    write_output(target, data, mode=0o644)
     info(f"staged {len(packed)} GUN(s) into {output}: {', '.join(packed)}")
     typer.echo(f"sha256:{digest}  {output}")
 
 
 def _read_bundle_file(path: Path) -> Any:
-    from offtrust.bundle import read_bundle
-    from offtrust.errors import UnreadableInputError
+    from offtrust.bundle import MAX_BUNDLE_SIZE, read_bundle
+    from offtrust.store.output import read_user_file
 
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise UnreadableInputError(f"{path}: cannot read: {e.strerror or e}") from e
+    data = read_user_file(path, limit=MAX_BUNDLE_SIZE, what="bundle")
     return read_bundle(data, source=str(path))
 
 
@@ -246,6 +291,7 @@ def _batch_error(batch: Any, what: str) -> Any:
     )
 
 
+@writes(creates=True)
 def fetch(
     ctx: typer.Context,
     guns: GunsArgument = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from offtrust.cli._common import JsonOption, context, print_json, print_table
+from offtrust.cli._common import JsonOption, context, print_json, print_table, writes
 
 app = typer.Typer(
     help="List, generate, load, export and remove local private keys.",
@@ -41,6 +41,7 @@ def key_list(
 
 
 @app.command("generate")
+@writes(creates=True)
 def key_generate(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Key name (role), e.g. alice.")],
@@ -72,12 +73,25 @@ def key_generate(
 
 
 @app.command("load")
+@writes(creates=True)
 def key_load(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="PEM private key file.")],
-    name: Annotated[str, typer.Option("--name", help="Key name (role).")] = "signer",
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Key name (role); default: the file's role header, else 'signer'. "
+            "A header that says otherwise is refused.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Load a PEM private key into the store like `docker trust key load`.
+
+    Signer keys only: a file whose role header names another key, or a root,
+    targets, snapshot or timestamp key, is refused (`offtrust key import FILE
+    --role ROLE` imports those on purpose).
 
     Example: offtrust key load alice.key --name alice
     """

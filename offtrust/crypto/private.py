@@ -226,6 +226,24 @@ def is_encrypted_block(block: PemBlock) -> bool:
     return "DEK-Info" in block.headers or block.headers.get("Proc-Type", "") == "4,ENCRYPTED"
 
 
+def passphrase_bytes(passphrase: str) -> bytes:
+    """The bytes *passphrase* stands for, as notary (Go) uses them.
+
+    A variable that is not UTF-8 reaches Python with each undecodable byte as
+    a surrogate escape (PEP 383); encoding those back gives the variable's
+    exact bytes, which is what Go reads. Nothing of the passphrase ever goes
+    into a message or an exception chain.
+
+    Raises:
+        WrongPassphraseError: it holds a code point no bytes stand for.
+    """
+    try:
+        return passphrase.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        pass
+    raise WrongPassphraseError("the passphrase holds characters that are not text")
+
+
 class _BadPassphrase(Exception):
     """The passphrase did not produce a well-formed key. Internal."""
 
@@ -239,7 +257,7 @@ def _with_passphrase(passphrase: str | None, attempt: Callable[[bytes], _T]) -> 
     candidates = [""] if not passphrase else [passphrase, ""]
     for candidate in candidates:
         try:
-            return attempt(candidate.encode("utf-8"))
+            return attempt(passphrase_bytes(candidate))
         except _BadPassphrase:
             continue
     if passphrase is None:
@@ -265,7 +283,8 @@ def decrypt_private_key(block: PemBlock, passphrase: str | None) -> PrivateKey:
 
     Raises:
         PassphraseRequiredError: the key is encrypted and *passphrase* is None.
-        WrongPassphraseError: the passphrase does not decrypt the key.
+        WrongPassphraseError: the passphrase does not decrypt the key, or
+            holds a code point no bytes stand for (see :func:`passphrase_bytes`).
         InvalidKeyError: the block is not a key notary can use.
     """
     try:
@@ -555,7 +574,7 @@ def _encrypt_pkcs8(plaintext: bytes, passphrase: str) -> bytes:
     iv = os.urandom(_AES_IV_BYTES)
     key = PBKDF2HMAC(
         algorithm=hashes.SHA1(), length=32, salt=salt, iterations=_PBKDF2_ITERATIONS
-    ).derive(passphrase.encode("utf-8"))
+    ).derive(passphrase_bytes(passphrase))
     padder = sym_padding.PKCS7(128).padder()
     padded = padder.update(plaintext) + padder.finalize()
     encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
@@ -592,6 +611,7 @@ def encode_private_key(key: PrivateKey, passphrase: str | None, headers: dict[st
 
     Raises:
         InvalidKeyError: a header cannot be written.
+        WrongPassphraseError: *passphrase* holds a code point no bytes stand for.
     """
     der = pkcs8_private_bytes(key)
     if not passphrase:

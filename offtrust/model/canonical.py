@@ -14,6 +14,7 @@ producing bytes that would not verify.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from offtrust.errors import InvalidMetadataError
@@ -22,7 +23,14 @@ from offtrust.errors import InvalidMetadataError
 # integers beyond 2**53 cannot survive a round trip through notary.
 MAX_SAFE_INTEGER = 2**53
 
+# The largest integer a float64 holds; beyond it Go's decoder fails.
+_MAX_FLOAT64_INTEGER = int(1.7976931348623157e308)
+
 _CONTROL = frozenset(chr(c) for c in range(0x20))
+
+# In JSON text, the start of an escape that decodes to a surrogate code point.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _check(value: Any, path: str, like_float64: bool = False) -> Any:
@@ -57,8 +65,11 @@ def _check(value: Any, path: str, like_float64: bool = False) -> Any:
         return value
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
-            if like_float64:
+            if like_float64 and abs(value) <= _MAX_FLOAT64_INTEGER:
                 return int(float(value))
+            if like_float64:
+                # Go's decoder refuses a number a float64 cannot hold.
+                raise InvalidMetadataError(f"{path}: integer too large for a JSON number")
             raise InvalidMetadataError(
                 f"{path}: integer {value} is too large for notary (over 2^53)"
             )
@@ -83,11 +94,25 @@ def encode_canonical(value: Any) -> bytes:
 
     Raises:
         InvalidMetadataError: the value holds a float with a fraction, an
-            integer over 2^53, a control character or a non-JSON type.
+            integer over 2^53, a control character, a lone surrogate, a
+            non-JSON type, or is nested too deeply.
     """
+    return _encode(value, like_float64=False)
+
+
+def _encode(value: Any, *, like_float64: bool) -> bytes:
+    """Check *value* and encode it canonically; foreign failures become ours."""
     from canonicaljson import encode_canonical_json
 
-    return bytes(encode_canonical_json(_check(value, "$")))
+    try:
+        return bytes(encode_canonical_json(_check(value, "$", like_float64)))
+    except RecursionError:
+        raise InvalidMetadataError("$: nested too deeply to encode") from None
+    except UnicodeEncodeError:
+        # Only a lone surrogate ("\ud800" in the JSON text) is not UTF-8 encodable.
+        raise InvalidMetadataError(
+            "$: a string holds a lone surrogate (\\ud800-\\udfff), which is not text"
+        ) from None
 
 
 def encode_for_verification(value: Any) -> bytes:
@@ -97,11 +122,10 @@ def encode_for_verification(value: Any) -> bytes:
     Go would round them before re-encoding; everything else is canonical.
 
     Raises:
-        InvalidMetadataError: as :func:`encode_canonical`, but for large integers.
+        InvalidMetadataError: as :func:`encode_canonical`, but for large
+            integers a float64 holds.
     """
-    from canonicaljson import encode_canonical_json
-
-    return bytes(encode_canonical_json(_check(value, "$", like_float64=True)))
+    return _encode(value, like_float64=True)
 
 
 _HTML_ESCAPES = (
@@ -123,3 +147,31 @@ def html_escape(data: bytes) -> bytes:
         if raw in data:
             data = data.replace(raw, escaped)
     return data
+
+
+def has_lone_surrogate(text: str, document: Any) -> bool:
+    """Whether *document*, parsed from the JSON *text*, holds a lone surrogate.
+
+    JSON may escape one half of a UTF-16 pair (``"\\ud800"``); Python decodes
+    it to a code point that is not text, cannot be encoded as UTF-8 and that
+    Go replaces with U+FFFD, so no signature over it can be checked. Valid
+    pairs decode to one character; only lone halves remain. The walk over the
+    document runs only when *text* holds such an escape at all.
+    """
+    if not _SURROGATE_ESCAPE.search(text):
+        return False
+    search = _SURROGATE.search
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if search(node):
+                return True
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and search(key):
+                    return True
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False

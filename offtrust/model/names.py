@@ -58,6 +58,9 @@ _DELEGATION_CHARS = re.compile(r"[-a-z0-9_/]+")
 _SIGNER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _KEY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A surrogate code point: a byte of a command-line argument that was not UTF-8
+# (PEP 383), or a lone UTF-16 half. Neither can be signed or written as JSON.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # --- GUN ---------------------------------------------------------------------
@@ -180,8 +183,26 @@ def check_tag(tag: str) -> str:
     terminal or a one-line message is refused.
 
     Raises:
-        UsageError: the tag is empty or holds a control character.
+        UsageError: the tag is empty, holds a control character or is not
+            UTF-8 text.
     """
     if not tag or _CONTROL.search(tag):
         raise UsageError("the tag must be non-empty and hold no control characters")
+    if _SURROGATE.search(tag):
+        raise UsageError("the tag must be UTF-8 text (it holds bytes that are not UTF-8)")
     return tag
+
+
+def check_path(path: str) -> str:
+    """offtrust's rule for a delegation path prefix: text without control characters.
+
+    ``""`` (every path) is allowed; notary takes any other string.
+
+    Raises:
+        UsageError: the path holds a control character or is not UTF-8 text.
+    """
+    if _CONTROL.search(path):
+        raise UsageError("a --path must hold no control characters")
+    if _SURROGATE.search(path):
+        raise UsageError("a --path must be UTF-8 text (it holds bytes that are not UTF-8)")
+    return path

@@ -3,6 +3,10 @@
 RFC 3339 with 0-9 fractional digits (trailing zeros trimmed) and an offset or
 ``Z``. Python keeps microseconds, so parsing drops nanoseconds; that is why the
 metadata model keeps the original string until a role is re-signed.
+
+Go represents times far beyond Python's years 1 to 9999: a time whose offset
+moves it past either end once converted to UTC (``9999-12-31T23:59:59-01:00``)
+is clamped to that end, which orders it correctly against any other time.
 """
 
 from __future__ import annotations
@@ -14,17 +18,25 @@ from offtrust.errors import InvalidMetadataError
 
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z",
+    re.ASCII,  # Go reads ASCII digits only; \d alone would match any script's.
 )
+
+
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+_LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
 
 def parse_go_time(text: str) -> datetime:
     """Parse an RFC 3339 timestamp (any offset, 0-9 fraction digits) to aware UTC.
 
+    A valid time outside the range Python represents in UTC is clamped to the
+    first or last microsecond of that range (see the module docstring).
+
     Raises:
         InvalidMetadataError: the text is not RFC 3339.
     """
-    m = _RFC3339.match(text)
+    m = _RFC3339.match(text) if isinstance(text, str) else None
     if not m:
         raise InvalidMetadataError(f"not an RFC 3339 time: {text!r}")
     year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
@@ -39,7 +51,11 @@ def parse_go_time(text: str) -> datetime:
         value = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError as e:
         raise InvalidMetadataError(f"not a valid time: {text!r}") from e
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        # Only the offset can push a valid local time out of range, by less than a day.
+        return _LATEST if value.year == datetime.max.year else _EARLIEST
 
 
 def format_go_time(value: datetime) -> str:
@@ -47,6 +63,7 @@ def format_go_time(value: datetime) -> str:
 
     Raises:
         ValueError: *value* is naive.
+        OverflowError: *value* is out of range once converted to UTC.
     """
     if value.tzinfo is None:
         raise ValueError("naive datetime")

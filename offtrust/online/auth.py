@@ -91,7 +91,7 @@ def check_auth(auth: Auth) -> None:
             raise UsageError(f"invalid --username {auth.username!r}: it must not contain ':'")
         assert auth.password is not None
         if not auth.password.isprintable():
-            raise UsageError("the password contains control characters")
+            raise UsageError("the password contains control characters or bytes that are not UTF-8")
 
 
 # --------------------------------------------------------------------------- #
@@ -374,11 +374,12 @@ class AuthSession:
             raise AuthError(f"the token service {origin} refused {who} for scope {scope}")
         if reply.status != 200:
             raise NetworkError(
-                f"the token service {origin} answered HTTP {reply.status} {reply.reason}".strip()
+                f"the token service {origin} answered "
+                + clip(f"HTTP {reply.status} {reply.reason}", 200)
             )
         try:
             data = json.loads(reply.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             data = None
         token = None
         if isinstance(data, dict):

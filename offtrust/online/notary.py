@@ -36,6 +36,7 @@ from offtrust.model.keys import KEY_TYPES, PublicKey
 from offtrust.model.names import check_gun, is_valid_role
 from offtrust.online.auth import Auth, AuthSession, check_auth
 from offtrust.online.transport import (
+    DEFAULT_DEADLINE,
     MAX_ERROR_BODY_SIZE,
     KiB,
     MiB,
@@ -114,7 +115,8 @@ def _server_errors(body: bytes) -> list[dict[str, Any]]:
     """The entries of ``{"errors": [...]}``, or [] when the body is something else."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # Not JSON, a number of too many digits, or nested too deeply.
         return []
     if not isinstance(data, dict) or not isinstance(data.get("errors"), list):
         return []
@@ -141,7 +143,7 @@ def _describe_server_error(entry: Mapping[str, Any]) -> str:
         text = f"{message}: {detail}" if message else detail
     if not text:
         text = message or "no message"
-    return f"{code}: {clip(text)}" if isinstance(code, str) and code else clip(text)
+    return f"{clip(code, 60)}: {clip(text)}" if isinstance(code, str) and code else clip(text)
 
 
 # --------------------------------------------------------------------------- #
@@ -175,6 +177,8 @@ class NotaryClient:
             :attr:`warnings`.
         retries: how many times a GET is tried again after a transient failure.
         backoff: base of the exponential backoff between those tries, seconds.
+        deadline: seconds one request may take in all (retries, connecting,
+            reading the whole answer); see :mod:`offtrust.online.transport`.
 
     Raises:
         UsageError: bad server URL, plain http without ``insecure``, an
@@ -193,6 +197,7 @@ class NotaryClient:
         on_warning: Callable[[str], None] | None = None,
         retries: int = 3,
         backoff: float = 0.5,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         self.server = parse_server(server, insecure)
         self.insecure = insecure
@@ -203,7 +208,7 @@ class NotaryClient:
         if not is_header_safe(user_agent.replace(" ", "!")):
             raise UsageError(f"invalid user agent {user_agent!r}")
         self._transport = Transport(
-            ca_file=ca_file, timeout=timeout, retries=retries, backoff=backoff
+            ca_file=ca_file, timeout=timeout, retries=retries, backoff=backoff, deadline=deadline
         )
         self._session = AuthSession(
             self.server,
@@ -309,8 +314,8 @@ class NotaryClient:
         (formats doc 8.2).
 
         Returns:
-            The key object ``{"keytype": T, "keyval": {"public": B64, "private": None}}``
-            as the server sent it.
+            The key object ``{"keytype": T, "keyval": {"private": None, "public": B64}}``
+            the server sent (any other field it added is dropped).
 
         Raises:
             UsageError: invalid GUN, or a role the server holds no key for.
@@ -383,7 +388,7 @@ class NotaryClient:
         where = f"{self.server} sent a malformed {role} key for {gun}"
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise BadResponseError(f"{where}: not JSON") from e
         if not isinstance(data, dict):
             raise BadResponseError(f"{where}: not a JSON object")
@@ -396,7 +401,8 @@ class NotaryClient:
             raise BadResponseError(f"{where}: unknown key type {key.keytype!r}")
         if not key.public or data["keyval"].get("private") is not None:
             raise BadResponseError(f"{where}: it must hold a public value and no private one")
-        return data
+        # Only what notary-server sends and the key ID covers is kept.
+        return {"keytype": key.keytype, "keyval": {"private": None, "public": key.public}}
 
     def _raise_for(self, reply: Reply, what: str, *, uncertain: bool = False) -> NoReturn:
         """Turn a non-success answer into the matching NetworkError subclass."""
@@ -424,7 +430,7 @@ class NotaryClient:
                 detail=first.get("detail"),
                 errors=errors,
             )
-        plain = f"HTTP {status} {reply.reason}".strip()
+        plain = clip(f"HTTP {status} {reply.reason}", 200)
         if self.server.startswith("http://") and b"HTTPS server" in reply.body:
             # Go's net/http answers plain http on a TLS port with this 400.
             raise NetworkError(

@@ -9,22 +9,32 @@ failures into :class:`offtrust.errors.NetworkError` with a one-line reason.
   connection and read failures and on 502/503/504. Other methods are only
   tried again when the connection could not be opened at all.
 - Redirects are not followed; proxies from the environment are not used.
+- Every request has an overall deadline (:data:`DEFAULT_DEADLINE`, 60 s), its
+  retries, connecting, sending and reading the whole answer included. The
+  per-read timeout alone would let a server that sends one byte every few
+  seconds keep a command running for hours: when the deadline passes, a
+  watchdog shuts the connection's socket down, which ends any read at once,
+  and whatever was read is discarded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -39,6 +49,7 @@ from urllib3.util import Retry, Timeout, parse_url
 from offtrust.errors import BadResponseError, NetworkError, UsageError
 
 __all__ = [
+    "DEFAULT_DEADLINE",
     "KiB",
     "MAX_ERROR_BODY_SIZE",
     "MiB",
@@ -58,6 +69,9 @@ MiB = 1024 * KiB
 #: Cap for the body of an error answer (it is only used in messages).
 MAX_ERROR_BODY_SIZE = 64 * KiB
 
+#: Seconds one request may take in all: retries, connecting, sending, reading.
+DEFAULT_DEADLINE = 60.0
+
 #: Statuses after which an idempotent GET is tried again.
 RETRY_STATUSES = frozenset({502, 503, 504})
 
@@ -72,8 +86,14 @@ def is_header_safe(value: str) -> bool:
 
 
 def clip(text: str, limit: int = 300) -> str:
-    """*text* on one line, cut to *limit* characters."""
-    text = " ".join(text.split())
+    """*text* on one line, cut to *limit* characters, safe to print.
+
+    Servers choose this text: control characters (a terminal escape) and lone
+    surrogates (which no output encoding accepts) are shown escaped.
+    """
+    text = " ".join(text[: 4 * limit].split())
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -244,6 +264,107 @@ def _read_capped(resp: urllib3.BaseHTTPResponse, limit: int, *, truncate: bool) 
 
 
 # --------------------------------------------------------------------------- #
+# The overall deadline of a request
+# --------------------------------------------------------------------------- #
+
+
+class _Watchdog:
+    """Shuts down the sockets of one request's connections when its deadline passes.
+
+    A blocked read (of the status line, a header or the body) returns at once
+    when its socket is shut down from another thread; the request then fails,
+    and :attr:`fired` tells the transport why. The sockets themselves are
+    kept, not the connections: http.client drops a connection's socket as
+    soon as the answer says ``Connection: close``, while the body is still
+    being read from it. A connection opened after the deadline (a retry) is
+    shut down as soon as it is seen.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.fired = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        _active.watchdog = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _active.watchdog = None
+
+    def watch(self, connection: HTTPConnection) -> None:
+        sock = getattr(connection, "sock", None)
+        if sock is None:
+            return
+        with self._lock:
+            if all(s is not sock for s in self._sockets):
+                self._sockets.append(sock)
+            fired = self.fired
+        if fired:
+            _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+# The watchdog of the request the current thread is making, if any.
+_active = threading.local()
+
+
+def _watch(connection: HTTPConnection) -> None:
+    watchdog = getattr(_active, "watchdog", None)
+    if watchdog is not None:
+        watchdog.watch(connection)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """An HTTP connection the current request's watchdog can shut down."""
+
+    def connect(self) -> None:
+        _watch(self)
+        super().connect()
+        _watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    """An HTTPS connection the current request's watchdog can shut down."""
+
+    def connect(self) -> None:
+        _watch(self)
+        super().connect()
+        _watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+# --------------------------------------------------------------------------- #
 # The transport
 # --------------------------------------------------------------------------- #
 
@@ -256,6 +377,7 @@ class Transport:
         timeout: seconds for connecting and for each read.
         retries: how many times a GET is tried again after a transient failure.
         backoff: base of the exponential backoff between those tries, seconds.
+        deadline: seconds one request may take in all, its retries included.
 
     Raises:
         UsageError: an unreadable ``ca_file``.
@@ -268,8 +390,10 @@ class Transport:
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.5,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         self.timeout_s = timeout
+        self.deadline_s = deadline
         self._timeout = Timeout(connect=timeout, read=timeout)
         self._retries = max(0, retries)
         self._backoff = max(0.0, backoff)
@@ -309,6 +433,8 @@ class Transport:
             ssl_context=ssl_context(ca_file),
             cert_reqs="CERT_REQUIRED",
         )
+        # Connections the deadline watchdog of each request can shut down.
+        self._pool.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -336,35 +462,73 @@ class Transport:
         """
         is_get = method == "GET"
         attempts = 1 + self._retries if is_get else 1
+        deadline = time.monotonic() + self.deadline_s
         for attempt in range(attempts):
-            try:
-                resp = self._pool.request(
-                    method,
-                    url,
-                    body=body,
-                    headers=dict(headers),
-                    retries=self._get_retry if is_get else self._post_retry,
-                    redirect=False,
-                    preload_content=False,
-                    timeout=self._timeout,
-                )
-            except HTTPError as e:
-                self._raise_transport(e, method, what, origin)
-            try:
-                ok = 200 <= resp.status < 300
-                data = _read_capped(resp, limit if ok else MAX_ERROR_BODY_SIZE, truncate=not ok)
-            except (ProtocolError, ReadTimeoutError) as e:
-                resp.release_conn()
-                if attempt + 1 < attempts:
-                    time.sleep(self._backoff * (2**attempt))
-                    continue
-                self._raise_transport(e, method, what, origin)
-            except _TooLarge:
-                raise BadResponseError(
-                    f"{origin} sent more than {limit} bytes for {what}; refusing it"
-                ) from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._raise_deadline(method, what, origin)
+            per_step = min(self.timeout_s, remaining)
+            with _Watchdog(remaining) as watchdog:
+                try:
+                    resp = self._pool.request(
+                        method,
+                        url,
+                        body=body,
+                        headers=dict(headers),
+                        retries=self._get_retry if is_get else self._post_retry,
+                        redirect=False,
+                        preload_content=False,
+                        timeout=Timeout(connect=per_step, read=per_step),
+                    )
+                except Exception as e:
+                    # A socket shut down by the watchdog can fail in other ways
+                    # than urllib3's own errors.
+                    if watchdog.fired:
+                        self._raise_deadline(method, what, origin, e)
+                    if not isinstance(e, HTTPError):
+                        raise
+                    self._raise_transport(e, method, what, origin)
+                try:
+                    ok = 200 <= resp.status < 300
+                    data = _read_capped(resp, limit if ok else MAX_ERROR_BODY_SIZE, truncate=not ok)
+                except _TooLarge:
+                    raise BadResponseError(
+                        f"{origin} sent more than {limit} bytes for {what}; refusing it"
+                    ) from None
+                except Exception as e:
+                    resp.close()
+                    resp.release_conn()
+                    if watchdog.fired:
+                        self._raise_deadline(method, what, origin, e)
+                    if not isinstance(e, (HTTPError, OSError)):
+                        raise
+                    if attempt + 1 < attempts and time.monotonic() < deadline:
+                        pause = min(self._backoff * (2**attempt), deadline - time.monotonic())
+                        time.sleep(max(pause, 0.0))
+                        continue
+                    if not isinstance(e, HTTPError):
+                        e = ProtocolError(str(e), e)
+                    self._raise_transport(e, method, what, origin)
+                if watchdog.fired:
+                    # The body may have been cut short by the shutdown.
+                    resp.close()
+                    self._raise_deadline(method, what, origin)
             return Reply(resp.status, resp.reason or "", resp.headers, data)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _raise_deadline(
+        self, method: str, what: str, origin: str, exc: BaseException | None = None
+    ) -> NoReturn:
+        self._pool.clear()
+        text = f"{origin} did not complete {what} within {self.deadline_s:g}s"
+        if method != "GET":
+            raise NetworkError(
+                f"{text}; the server may or may not have applied it",
+                hint="run `offtrust fetch` to see what the server holds now",
+            ) from exc
+        raise NetworkError(
+            f"{text} (it answers too slowly or stalls)", hint="try again later"
+        ) from exc
 
     def _raise_transport(self, exc: HTTPError, method: str, what: str, origin: str) -> NoReturn:
         reason, hint = describe_failure(exc, self.timeout_s)

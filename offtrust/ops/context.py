@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from offtrust.store.keyring import Keyring
 from offtrust.store.keystore import KeyStore, PassphraseSource
 from offtrust.store.layout import TrustDir
+from offtrust.store.lock import trust_lock
 from offtrust.store.repo import RepoStore
 
 if TYPE_CHECKING:
@@ -40,6 +42,28 @@ class Context:
     @property
     def repos(self) -> RepoStore:
         return RepoStore(self.trust)
+
+    @contextlib.contextmanager
+    def locked(self, *, create: bool = False, shared: bool = False) -> Iterator[Context]:
+        """Hold the lock of the trust directory for the block (see :mod:`offtrust.store.lock`).
+
+        A writing command holds it from loading the state it changes to
+        committing it; taking it first finishes or undoes what a killed command
+        left. Re-entrant within the process.
+
+        Args:
+            create: make the trust directory if it does not exist (``key
+                generate``, ``fetch``); otherwise a missing one has nothing to lock.
+            shared: a reader that needs one consistent view of several GUNs
+                (``stage``): excludes writers, not other readers.
+
+        Raises:
+            ConflictError: another command holds the lock (named by its pid);
+                by the CLI contract this fails at once, it does not wait.
+            StoreError: the lock file cannot be created or is not a regular file.
+        """
+        with trust_lock(self.trust, create=create, shared=shared):
+            yield self
 
     def keyring(self, passphrases: PassphraseSource) -> Keyring:
         """The one keyring of this command for *passphrases*: each key is decrypted once."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from offtrust.errors import ConflictError, NotFoundError, NothingToDoError, UsageError
 from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import TARGETS, DelegatedRole, Targets
-from offtrust.model.names import check_signer_name
+from offtrust.model.names import check_path, check_signer_name
 from offtrust.model.roles import RELEASES
 from offtrust.ops.context import Context
 from offtrust.ops.edit import CommitResult, Editor, canonical_id, check_parent_exists
@@ -207,8 +207,8 @@ def _resign_after_key_removal(editor: Editor, roles: list[str]) -> list[str]:
         else:
             notes.append(
                 f"{role} is no longer validly signed (its signing key was removed) and no "
-                f"remaining key of it is local: a holder of {holders} must re-sign it with "
-                f"`offtrust witness {editor.gun} {role}`"
+                f"remaining key of it is local: it must be re-signed where a holder of "
+                f"{holders} runs `offtrust witness {editor.gun} {role}`"
             )
     return notes
 
@@ -227,12 +227,15 @@ def delegation_add(
     """``notary delegation add``: create or extend a delegation.
 
     Raises:
-        UsageError: invalid role name, missing parent, bad threshold, nothing to add.
+        UsageError: invalid role name or path, missing parent, bad threshold,
+            nothing to add.
     """
     if threshold is not None and threshold < 1:
         raise UsageError("--threshold must be at least 1")
     if all_paths and paths:
         raise UsageError("give --path or --all-paths, not both")
+    for path in paths or []:
+        check_path(path)
     editor = Editor(ctx, gun, passphrases)
     parent_name = check_parent_exists(editor.state, role)
     parent = editor.targets(parent_name)

@@ -19,8 +19,9 @@ any of it fails.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from offtrust.errors import MissingKeyError, NotFoundError, UsageError, VerificationError
@@ -282,7 +283,7 @@ class Editor:
         if role not in self.state.staged or signed.version <= floor:
             signed.version = max(signed.version, floor) + 1
         lifetime = self.expires_in if self.expires_in is not None else default_expiry(role)
-        signed.set_expires(self.ctx.now() + lifetime)
+        signed.set_expires(expiry_after(self.ctx.now(), lifetime))
         signed.drop_unrecognized()
         md.unrecognized = {}
 
@@ -334,9 +335,9 @@ class Editor:
             self.repos.write_staged(self.gun, documents, info, remove=sorted(self.removed))
         except BaseException:
             # Leave nothing behind: keys of an edit that was not staged are useless.
-            from offtrust.store._atomic import remove_files
-
-            remove_files([k.path for k in saved])
+            # (They are saved before the staged switch, so a kill never leaves
+            # staged metadata listing a key that is not in the store.)
+            self.ctx.keys.discard(saved)
             raise
         for role in self.changed:
             self.state.staged.add(role)
@@ -369,6 +370,21 @@ class Editor:
                 meta[name] = MetaFile.for_bytes(md.to_bytes())
 
 
+def expiry_after(now: datetime, lifetime: timedelta) -> datetime:
+    """*now* + *lifetime*, the expiry of a document signed now.
+
+    Raises:
+        UsageError: the expiry would fall after the year 9999, which neither
+            Python nor Go's RFC 3339 encoding of a time can write.
+    """
+    try:
+        return now + lifetime
+    except OverflowError:
+        raise UsageError(
+            "--expires: the expiry would fall after the year 9999; give a shorter lifetime"
+        ) from None
+
+
 def check_parent_exists(state: RepoState, role: str) -> str:
     """The parent of a new delegation *role*, which must have a document.
 
@@ -386,6 +402,8 @@ def check_parent_exists(state: RepoState, role: str) -> str:
     return parent
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
 _UNITS = {
     "h": timedelta(hours=1),
     "d": timedelta(days=1),
@@ -398,13 +416,21 @@ def parse_duration(text: str) -> timedelta:
     """``90d``, ``12h``, ``6w`` or ``3y`` as a timedelta.
 
     Raises:
-        UsageError: not a positive number followed by h, d, w or y.
+        UsageError: not a positive number (of at most 9 digits) followed by
+            h, d, w or y, or longer than a timedelta holds.
     """
+    shown = text if len(text) <= 40 else text[:37] + "..."
     text = text.strip().lower()
     unit = _UNITS.get(text[-1:]) if text else None
-    if unit is None or not text[:-1].isdigit() or int(text[:-1]) < 1:
-        raise UsageError(f"--expires takes a duration like 90d, 12h, 6w or 3y, not {text!r}")
-    return int(text[:-1]) * unit
+    # ASCII digits only (str.isdigit() takes any script's), and few enough to
+    # convert; whether the expiry fits before the year 10000 is expiry_after's.
+    number = text[:-1]
+    if unit is None or not _DIGITS.fullmatch(number) or len(number) > 9 or int(number) < 1:
+        raise UsageError(f"--expires takes a duration like 90d, 12h, 6w or 3y, not {shown!r}")
+    try:
+        return int(number) * unit
+    except OverflowError:
+        raise UsageError(f"--expires {shown}: too long a lifetime") from None
 
 
 def resign(
@@ -423,8 +449,11 @@ def resign(
     Raises:
         NotFoundError: a role has no document.
         MissingKeyError: no local key can sign a named role.
-        UsageError: the timestamp was named (the server signs it).
+        UsageError: the timestamp was named (the server signs it), or
+            *expires_in* ends after the year 9999.
     """
+    if expires_in is not None:
+        expiry_after(ctx.now(), expires_in)  # refuse an impossible --expires first
     editor = Editor(ctx, gun, passphrases)
     editor.expires_in = expires_in
     if not roles:

@@ -166,7 +166,7 @@ def fetch_gun(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
         NetworkError: the server failed.
     """
     repos = ctx.repos
-    published = repos.load(gun, staged=False) if ctx.trust.published_dir(gun).is_dir() else None
+    published = repos.load(gun, staged=False) if repos.has_published(gun) else None
     trusted = published.get(ROOT) if published else None
     state = download_state(client, gun, trusted_root=trusted, previous=published)
     if state is None:
@@ -278,9 +278,18 @@ def verify_bundle_gun(ctx: Context, entry: BundleGUN) -> list[str]:
 
 def _version_of(data: bytes) -> int:
     try:
-        return int(json.loads(data)["signed"]["version"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise InvalidMetadataError(f"server served unreadable metadata: {e}") from e
+        version = json.loads(data)["signed"]["version"]
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        raise InvalidMetadataError(f"server served unreadable metadata: {_one_line(e)}") from e
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidMetadataError("server served metadata without an integer signed.version")
+    return version
+
+
+def _one_line(error: BaseException) -> str:
+    """*error*'s text on one line, cut short (a JSON error may quote the input)."""
+    text = " ".join(str(error).split())[:200]
+    return text or type(error).__name__
 
 
 def _check_server_root(ctx: Context, entry: BundleGUN, client: NotaryAPI, served: bytes) -> None:

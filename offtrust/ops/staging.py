@@ -68,7 +68,7 @@ def diff(ctx: Context, gun: str) -> str:
     files = ctx.repos.staged_files(gun)
     if not files:
         raise NotFoundError(f"{gun} has no staged edits")
-    published = ctx.repos.load(gun, staged=False) if ctx.trust.published_dir(gun).is_dir() else None
+    published = ctx.repos.load(gun, staged=False) if ctx.repos.has_published(gun) else None
     staged = ctx.repos.load(gun)
     out: list[str] = []
     for role in sorted(files):

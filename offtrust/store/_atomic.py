@@ -1,9 +1,18 @@
-"""Atomic file writes: temp file in the same directory, fsync, rename, fsync dir."""
+"""Atomic file writes by path: temp file in the same directory, fsync, rename, fsync dir.
+
+The store itself no longer uses this module: inside the trust directory every
+write goes through :mod:`offtrust.store._fs` (no link followed, generations
+switched in one rename). It stays for callers that write by path (the
+benchmarks' fixtures), with the same temporary files as :mod:`._fs`: an
+unpredictable name, created ``O_CREAT | O_EXCL | O_NOFOLLOW`` with its final
+mode, so a link planted in the directory is never written through.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,15 +23,17 @@ FILE_MODE = 0o600
 
 
 def ensure_dir(path: Path) -> None:
-    """Create *path* and missing parents with mode 0700 (existing ones keep theirs).
+    """Create *path* and missing parents, each with mode 0700 whatever the umask
+    (existing ones keep theirs).
 
     Raises:
         StoreError: the directory cannot be created.
     """
-    try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    except OSError as e:
-        raise StoreError(f"cannot create {path}: {e.strerror or e}") from e
+    from offtrust.store._fs import open_root
+
+    made = open_root(path, create=True)
+    if made is not None:
+        made.close()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -36,17 +47,21 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_temp(path: Path, data: bytes, mode: int) -> Path:
     ensure_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".tmp+{secrets.token_hex(16)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(tmp, flags, mode)
+    except OSError as e:
+        raise StoreError(f"cannot write {path}: {e.strerror or e}") from e
+    try:
         try:
+            os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.chmod(tmp, mode)
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()

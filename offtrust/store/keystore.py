@@ -3,11 +3,17 @@
 Listing reads only PEM headers (like ``notary key list``), so a key that
 cannot be decrypted still lists. Keys are written as notary writes them:
 ``private/<keyid>.key``, mode 0600, atomically, named by the canonical key ID.
+
+Everything goes through :mod:`offtrust.store._fs`: a link, FIFO or device
+named like a key is skipped by listings and refused by reads, never followed
+or waited on, and no key file is read past :data:`~offtrust.store._fs.KEY_LIMIT`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,8 +25,8 @@ from offtrust.errors import (
     UnreadableInputError,
     UsageError,
 )
-from offtrust.store._atomic import ensure_dir, remove_files, write_atomic
-from offtrust.store.layout import TrustDir
+from offtrust.store import _fs
+from offtrust.store.layout import PRIVATE, TrustDir
 
 if TYPE_CHECKING:
     from offtrust.crypto import PemBlock, PrivateKey
@@ -96,23 +102,67 @@ class KeyStore:
     def __init__(self, trust: TrustDir) -> None:
         self.trust = trust
 
+    @contextlib.contextmanager
+    def _dir(self, parts: Sequence[str] = (), *, create: bool = False) -> Iterator[_fs.Dir | None]:
+        """``private/<parts>``, every component checked, or None when missing."""
+        root = _fs.open_root(self.trust.root, create=create)
+        if root is None:
+            yield None
+            return
+        with root:
+            directory = root.walk((*PRIVATE, *parts), create=create)
+        if directory is None:
+            yield None
+            return
+        with directory:
+            yield directory
+
+    def _parts(self, path: Path) -> tuple[tuple[str, ...], str]:
+        """The directory below ``private/`` and the name of a key file's *path*."""
+        rel = path.relative_to(self.trust.private)
+        return rel.parts[:-1], rel.name
+
+    def _read(self, path: Path) -> bytes | None:
+        """The bytes of key file *path* (at most 1 MiB), or None when it is missing.
+
+        Raises:
+            UnreadableInputError: a link, a special file, too large, or unreadable.
+        """
+        parts, name = self._parts(path)
+        with self._dir(parts) as directory:
+            return None if directory is None else directory.read(name, _fs.KEY_LIMIT)
+
     # -- listing --------------------------------------------------------
 
     def _info(
         self, path: Path, keyid: str, role: str | None, gun: str | None, legacy: bool
     ) -> KeyInfo | None:
         try:
-            data = path.read_bytes()
-        except OSError:
+            data = self._read(path)
+        except StoreError:
             return None
+        if data is None:
+            return None
+        return self._info_of(data, path, keyid, role, gun, legacy)
+
+    def _info_of(
+        self,
+        data: bytes,
+        path: Path,
+        keyid: str,
+        role: str | None,
+        gun: str | None,
+        legacy: bool,
+    ) -> KeyInfo | None:
         try:
             pem_type, headers = read_pem_headers(data)
         except InvalidKeyError:
             return None
+        # Names from a file's headers or path are shown on terminals: printable only.
         return KeyInfo(
             keyid=keyid,
-            role=headers.get("role", role or ""),
-            gun=headers.get("gun", gun or ""),
+            role=_fs.show(headers.get("role", role or "")),
+            gun=_fs.show(headers.get("gun", gun or "")),
             path=path,
             location=self.trust.relative(path),
             encrypted=_is_encrypted(pem_type, headers),
@@ -120,26 +170,58 @@ class KeyStore:
             legacy=legacy,
         )
 
+    def _key_files(
+        self, pattern: re.Pattern[str] | None = None, *, flat: bool = True, read: bool = False
+    ) -> list[tuple[Path, str, bool, bytes | None]]:
+        """(path, key ID, legacy, bytes) of every regular file named like a key, in both layouts.
+
+        Links, FIFOs and devices are skipped: never followed, never opened.
+        With *pattern*, only legacy files whose name it matches; without
+        *flat*, no files of the flat layout. With *read*, each file's bytes
+        (None for one that cannot be read or is over the limit).
+        """
+        out: list[tuple[Path, str, bool, bytes | None]] = []
+        private = self.trust.private
+
+        def take(directory: _fs.Dir, name: str, path: Path, keyid: str, legacy: bool) -> None:
+            data = None
+            if read:
+                with contextlib.suppress(StoreError):
+                    data = directory.read(name, _fs.KEY_LIMIT)
+            out.append((path, keyid, legacy, data))
+
+        try:
+            with self._dir() as top:
+                if top is None:
+                    return out
+                for name, kind in top.entries() if flat else ():
+                    keyid = name[: -len(".key")]
+                    if kind == _fs.FILE and name.endswith(".key") and _KEYID.match(keyid):
+                        take(top, name, private / name, keyid, False)
+                for sub in ("root_keys", "tuf_keys"):
+                    if top.kind(sub) != _fs.DIR:
+                        continue
+                    with contextlib.suppress(StoreError):
+                        found = top.open_dir(sub)
+                        if found is None:
+                            continue
+                        with found:
+                            for rel, directory, leaf in found.files(strict=False):
+                                m = _LEGACY.match(leaf)
+                                if m and (pattern is None or pattern.match(leaf)):
+                                    take(directory, leaf, private / sub / rel, m.group(1), True)
+        except StoreError:
+            return out
+        return out
+
     def list(self) -> list[KeyInfo]:
         """Every private key file, in both layouts, sorted by role, GUN and key ID."""
         out: list[KeyInfo] = []
-        private = self.trust.private
-        if not private.is_dir():
-            return out
-        candidates: list[tuple[Path, str, bool]] = []
-        for path in private.glob("*.key"):
-            keyid = path.name[: -len(".key")]
-            if _KEYID.match(keyid):
-                candidates.append((path, keyid, False))
-        tuf_keys = private / "tuf_keys"
-        legacy = [*(private / "root_keys").glob("*.key")]
-        legacy += tuf_keys.rglob("*.key") if tuf_keys.is_dir() else []
-        for path in legacy:
-            m = _LEGACY.match(path.name)
-            if m:
-                candidates.append((path, m.group(1), True))
-        for path, keyid, is_legacy in candidates:
-            info = self._info_at(path, keyid, is_legacy)
+        for path, keyid, is_legacy, data in self._key_files(read=True):
+            if data is None:
+                continue
+            role, gun = self._legacy_names(path) if is_legacy else (None, None)
+            info = self._info_of(data, path, keyid, role, gun, is_legacy)
             if info:
                 out.append(info)
         # The flat file wins when notary migrated a key but left the old one.
@@ -180,25 +262,32 @@ class KeyStore:
         """Like :meth:`list` does for one file: role and GUN of legacy files from their path."""
         if not legacy:
             return self._info(path, keyid, None, None, False)
+        role, gun = self._legacy_names(path)
+        return self._info(path, keyid, role, gun, True)
+
+    def _legacy_names(self, path: Path) -> tuple[str | None, str]:
+        """The role (from its name) and GUN (from its directory) of a legacy key file."""
         m = _LEGACY.match(path.name)
         role = m.group(2) if m else None
         tuf_keys = self.trust.private / "tuf_keys"
         gun = path.parent.relative_to(tuf_keys).as_posix() if tuf_keys in path.parents else ""
-        return self._info(path, keyid, role, gun, True)
+        return role, gun
 
     def _paths_of(self, keyid: str) -> tuple[tuple[Path, bool], ...]:
-        """Files that may hold *keyid*: the flat one first, then legacy ones."""
-        private = self.trust.private
-        out = []
-        flat = private / f"{keyid}.key"
-        if flat.is_file():
-            out.append((flat, False))
-        root_keys = private / "root_keys"
-        if root_keys.is_dir():
-            out += [(p, True) for p in sorted(root_keys.glob(f"{keyid}_*.key"))]
-        tuf_keys = private / "tuf_keys"
-        if tuf_keys.is_dir():
-            out += [(p, True) for p in sorted(tuf_keys.rglob(f"{keyid}_*.key"))]
+        """Regular files that may hold *keyid*: the flat one first, then legacy ones."""
+        flat = f"{keyid}.key"
+        out: list[tuple[Path, bool]] = []
+        try:
+            with self._dir() as top:
+                if top is not None and top.kind(flat) == _fs.FILE:
+                    out.append((self.trust.private / flat, False))
+        except StoreError:
+            pass
+        prefix = re.compile(re.escape(keyid) + "_")
+        legacy = [p for p, _, _, _ in self._key_files(prefix, flat=False)]
+        root_keys = [p for p in legacy if p.parent == self.trust.private / "root_keys"]
+        out += [(p, True) for p in sorted(root_keys)]
+        out += [(p, True) for p in sorted(p for p in legacy if p not in root_keys)]
         return tuple(out)
 
     def has(self, keyid: str) -> bool:
@@ -220,17 +309,20 @@ class KeyStore:
             info = self.find(keyid)
         except NotFoundError:
             # list() skips files that are not PEM; name such a file rather than
-            # claim the key does not exist.
-            path = self.trust.private / f"{keyid}.key"
-            if _KEYID.match(keyid) and path.is_file():
-                raise InvalidKeyError(
-                    f"{self.trust.relative(path)}: not a PEM private key file"
-                ) from None
+            # claim the key does not exist (and refuse a link or a FIFO by name).
+            name = f"{keyid}.key"
+            with self._dir() as top:
+                if _KEYID.match(keyid) and top is not None and top.lstat(name) is not None:
+                    # Refuses a link, a FIFO or a file over the limit by name.
+                    top.read(name, _fs.KEY_LIMIT)
+                    raise InvalidKeyError(
+                        f"{self.trust.relative(self.trust.private / name)}: "
+                        "not a PEM private key file"
+                    ) from None
             raise
-        try:
-            data = info.path.read_bytes()
-        except OSError as e:
-            raise UnreadableInputError(f"{info.location}: cannot read: {e.strerror or e}") from e
+        data = self._read(info.path)
+        if data is None:
+            raise UnreadableInputError(f"{info.location}: cannot read: it is gone")
         blocks = [b for b in crypto.parse_pem(data) if "PRIVATE KEY" in b.type]
         if not blocks:
             raise InvalidKeyError(f"{info.location}: no private key in the file")
@@ -271,20 +363,21 @@ class KeyStore:
         from offtrust import crypto
 
         keyid = keyid or key.keyid
-        path = self.trust.private / f"{keyid}.key"
-        if path.exists() and not overwrite:
-            raise UsageError(f"key {keyid[:12]} already exists in {self.trust.relative(path)}")
+        name = f"{keyid}.key"
+        path = self.trust.private / name
         headers = {"role": role}
         if gun and role in _BASE_WITH_GUN:
             headers["gun"] = gun
-        data = crypto.encode_private_key(key, passphrase, headers)
-        ensure_dir(self.trust.path)
-        ensure_dir(self.trust.private)
-        write_atomic(path, data)
+        with self._dir(create=True) as directory:
+            assert directory is not None
+            if directory.lstat(name) is not None and not overwrite:
+                raise UsageError(f"key {keyid[:12]} already exists in {self.trust.relative(path)}")
+            data = crypto.encode_private_key(key, passphrase, headers)
+            directory.write(name, data)
         # Report what the file says, as list() will: no gun header, no GUN.
-        info = self._info(path, keyid, role, headers.get("gun", ""), False)
+        info = self._info_of(data, path, keyid, role, headers.get("gun", ""), False)
         if info is None:
-            raise StoreError(f"cannot read back {path}")
+            raise StoreError(f"cannot read back {self.trust.relative(path)}")
         return info
 
     def remove(self, keyid: str) -> KeyInfo:
@@ -295,5 +388,17 @@ class KeyStore:
             StoreError: it cannot be removed.
         """
         info = self.find(keyid)
-        remove_files([info.path])
+        self.discard([info])
         return info
+
+    def discard(self, infos: Sequence[KeyInfo]) -> None:
+        """Delete these key files (keys saved by a command that then failed).
+
+        Raises:
+            StoreError: a file cannot be removed, or is no longer a regular file.
+        """
+        for info in infos:
+            parts, name = self._parts(info.path)
+            with self._dir(parts) as directory:
+                if directory is not None:
+                    directory.remove_file(name)

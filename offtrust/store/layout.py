@@ -6,23 +6,42 @@
 <trust>/private/tuf_keys/<gun>/<keyid>_<role>.key
 <trust>/tuf/<gun>/metadata/<role>.json          published state (notary's cache)
 <trust>/offtrust/staged/<gun>/metadata/...      staged edits (never read by notary)
-<trust>/offtrust/staged/<gun>/state.json        what the staged edits were built on
+<trust>/offtrust/staged/<gun>/metadata/state.json  what the staged edits were built on
 <trust>/offtrust/server/<gun>/<role>.key.json   server-held keys recorded by fetch
+<trust>/offtrust/lock                           the write lock (holder's pid)
 ```
+
+A GUN's ``metadata`` directory, published or staged, is one generation: it is
+replaced as a whole, in one rename, never file by file (see
+:mod:`offtrust.store._fs`), which is why the staged state lives inside it
+(earlier versions kept it in ``staged/<gun>/state.json``, still read).
+
+Only directories are walked to find GUNs, never links; a directory whose name
+is not a valid GUN (:func:`offtrust.model.names.gun_problem`), such as one
+holding a newline, is not a GUN and is skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from offtrust.errors import UsageError
-from offtrust.model.names import check_gun
+from offtrust.errors import StoreError, UsageError
+from offtrust.model.names import check_gun, gun_problem
+from offtrust.store import _fs
 
 __all__ = ["METADATA", "TrustDir", "check_gun", "check_role_path"]
 
-METADATA = "metadata"
+METADATA = _fs.CURRENT
+
+#: Paths below the trust directory, as components.
+OFFTRUST = "offtrust"
+TUF = ("tuf",)
+PRIVATE = ("private",)
+STAGED = (OFFTRUST, "staged")
+SERVER = (OFFTRUST, "server")
 
 
 def check_role_path(role: str) -> str:
@@ -44,6 +63,13 @@ def check_role_path(role: str) -> str:
 @dataclass(frozen=True)
 class TrustDir:
     path: Path
+
+    @functools.cached_property
+    def root(self) -> Path:
+        """:attr:`path` with the links in it resolved, once: ``-d`` may name a link on
+        purpose, and every operation then works on the directory it led to, even if
+        the link changes meanwhile. Nothing below it is ever followed."""
+        return Path(os.path.realpath(self.path))
 
     @property
     def private(self) -> Path:
@@ -80,23 +106,70 @@ class TrustDir:
             return str(path)
 
     def published_guns(self) -> list[str]:
-        return _guns_under(self.tuf)
+        return _guns_under(self.root, TUF)
 
     def staged_guns(self) -> list[str]:
-        return _guns_under(self.offtrust / "staged")
+        return _guns_under(self.root, STAGED)
 
     def all_guns(self) -> list[str]:
         return sorted(set(self.published_guns()) | set(self.staged_guns()))
 
 
-def _guns_under(base: Path) -> list[str]:
-    """Every relative directory under *base* that holds a ``metadata/`` directory."""
+def gun_parts(gun: str) -> tuple[str, ...]:
+    """The path components of a GUN's directory.
+
+    Raises:
+        UsageError: not a valid GUN.
+    """
+    return tuple(check_gun(gun).split("/"))
+
+
+def _guns_under(root: Path, base: tuple[str, ...]) -> list[str]:
+    """Every valid GUN below *base* whose directory holds a metadata generation.
+
+    Links are never followed; unreadable parts of the tree are skipped.
+    """
     guns: list[str] = []
-    if not base.is_dir():
-        return guns
-    for dirpath, dirnames, _ in os.walk(base):
-        if METADATA in dirnames and Path(dirpath) != base:
-            guns.append(Path(dirpath).relative_to(base).as_posix())
-        # Never descend into metadata or changelist: they hold no GUNs.
-        dirnames[:] = sorted(d for d in dirnames if d not in (METADATA, "changelist"))
+    try:
+        top = _fs.open_root(root)
+        if top is None:
+            return guns
+        with top:
+            start = top.walk(base)
+            if start is None:
+                return guns
+            with start:
+                _collect(start, (), guns)
+    except StoreError:
+        pass
     return sorted(guns)
+
+
+def _collect(directory: _fs.Dir, parts: tuple[str, ...], guns: list[str]) -> None:
+    try:
+        entries = directory.entries()
+    except StoreError:
+        return
+    gun = "/".join(parts)
+    names = {name for name, kind in entries if kind == _fs.DIR}
+    if parts and gun_problem(gun) is None:
+        committed = METADATA in names or any(
+            n.startswith(_fs.OLD_PREFIX) and _fs.is_leftover(n) for n in names
+        )
+        if committed:
+            guns.append(gun)
+    if len(parts) >= _fs.MAX_DEPTH:
+        return
+    for name in sorted(names):
+        # Never descend into metadata or changelist, or offtrust's leftovers:
+        # they hold no GUNs.
+        if name in (METADATA, "changelist") or _fs.is_leftover(name):
+            continue
+        try:
+            sub = directory.open_dir(name)
+        except StoreError:
+            continue
+        if sub is None:
+            continue
+        with sub:
+            _collect(sub, (*parts, name), guns)

@@ -1,26 +1,40 @@
 """Per-GUN metadata: the published state, the staged layer over it, and writes.
 
 Reads keep the exact bytes of every file (hashes and bundles use them); writes
-go only to the staged layer, atomically, never to ``tuf/<gun>/metadata/``
-(except :meth:`RepoStore.write_published`, used by ``fetch``).
+go only to the staged layer, never to ``tuf/<gun>/metadata/`` (except
+:meth:`RepoStore.write_published`, used by ``fetch``).
+
+Everything goes through :mod:`offtrust.store._fs`: no link below the trust
+directory is followed, only regular files and directories are touched, reads
+are bounded. A GUN's ``metadata`` directory is one generation: a write builds
+the whole new directory aside (the files it changes plus copies of the others,
+and for the staged layer its ``state.json``) and switches it in with one
+rename, so a kill at any moment leaves the old or the new state, never a mix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from offtrust.errors import InvalidMetadataError, NotFoundError, StoreError, UnreadableInputError
+from offtrust.errors import (
+    InvalidMetadataError,
+    NotFoundError,
+    StoreError,
+    UnreadableInputError,
+)
 from offtrust.model.metadata import ROOT, SNAPSHOT, TARGETS, TIMESTAMP, Metadata
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import is_delegation
-from offtrust.store._atomic import remove_files, write_many
-from offtrust.store.layout import TrustDir, check_gun
+from offtrust.store import _fs
+from offtrust.store.layout import SERVER, STAGED, TUF, TrustDir, check_role_path, gun_parts
 
 _FIXED = (ROOT, TARGETS, SNAPSHOT, TIMESTAMP)
+#: The staged state, inside the staged generation (``staged/<gun>/metadata/``).
 STATE_FILE = "state.json"
 
 
@@ -29,16 +43,23 @@ def schema_kind(role: str) -> str:
 
 
 def read_metadata_file(path: Path, role: str, source: str) -> Metadata[Any]:
-    """Read, schema-check and parse one metadata file, keeping its bytes.
+    """Read (at most :data:`~offtrust.store._fs.METADATA_LIMIT` bytes of a regular
+    file), schema-check and parse one metadata file, keeping its bytes.
 
     Raises:
         UnreadableInputError: the file cannot be read.
         InvalidMetadataError: malformed JSON, schema or model violation.
     """
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise UnreadableInputError(f"{source}: cannot read: {e.strerror or e}") from e
+        parent = _fs.open_root(path.parent)
+        data = None
+        if parent is not None:
+            with parent:
+                data = parent.read(path.name, _fs.METADATA_LIMIT)
+    except StoreError as e:
+        raise UnreadableInputError(f"{source}: cannot read: {e.message}") from e
+    if data is None:
+        raise UnreadableInputError(f"{source}: cannot read: No such file or directory")
     return parse_metadata(data, role, source)
 
 
@@ -81,36 +102,100 @@ class RepoStore:
     def __init__(self, trust: TrustDir) -> None:
         self.trust = trust
 
-    def has_gun(self, gun: str) -> bool:
-        return self.trust.published_dir(gun).is_dir() or self.trust.staged_dir(gun).is_dir()
+    # -- opening ------------------------------------------------------------
 
-    def _read_role(self, directory: Path, role: str) -> Metadata[Any] | None:
-        path = TrustDir.role_file(directory, role)
-        if not path.is_file():
+    @contextlib.contextmanager
+    def _gun_dir(
+        self, base: tuple[str, ...], gun: str, *, create: bool = False
+    ) -> Iterator[_fs.Dir | None]:
+        """The directory of *gun* under *base* (None when missing), every component checked."""
+        parts = (*base, *gun_parts(gun))
+        root = _fs.open_root(self.trust.root, create=create)
+        if root is None:
+            yield None
+            return
+        with root:
+            directory = root.walk(parts, create=create)
+        if directory is None:
+            yield None
+            return
+        with directory:
+            yield directory
+
+    @contextlib.contextmanager
+    def _generation(self, base: tuple[str, ...], gun: str) -> Iterator[_fs.Dir | None]:
+        """The committed metadata directory of *gun* under *base*, or None."""
+        with self._gun_dir(base, gun) as parent:
+            name = None if parent is None else _fs.current_generation(parent)
+            if parent is None or name is None:
+                yield None
+                return
+            generation = parent.open_dir(name)
+        if generation is None:
+            yield None
+            return
+        with generation:
+            yield generation
+
+    @staticmethod
+    def _read(generation: _fs.Dir, relpath: str) -> tuple[bytes, str] | None:
+        """The bytes and the printable path of file *relpath* in *generation*, or None."""
+        head, _, leaf = relpath.rpartition("/")
+        directory = generation.walk(head.split("/") if head else ())
+        if directory is None:
             return None
-        return read_metadata_file(path, role, self.trust.relative(path))
+        with directory:
+            data = directory.read(leaf, _fs.METADATA_LIMIT)
+            return None if data is None else (data, directory.where(leaf))
+
+    def _read_role(self, generation: _fs.Dir | None, role: str) -> Metadata[Any] | None:
+        if generation is None:
+            return None
+        found = self._read(generation, check_role_path(role) + ".json")
+        if found is None:
+            return None
+        data, source = found
+        return parse_metadata(data, role, source)
+
+    def has_gun(self, gun: str) -> bool:
+        """*gun* has published or staged metadata."""
+        with self._generation(TUF, gun) as published, self._generation(STAGED, gun) as staged:
+            return published is not None or staged is not None
+
+    def has_published(self, gun: str) -> bool:
+        """*gun* has published metadata (also while a ``fetch`` killed midway is not recovered).
+
+        Raises:
+            UnreadableInputError: its directory is a link or not a directory.
+        """
+        with self._generation(TUF, gun) as published:
+            return published is not None
 
     def load(self, gun: str, *, staged: bool = True) -> RepoState:
         """Load a GUN: published documents, with staged ones over them.
 
         Raises:
             NotFoundError: the GUN has neither published nor staged metadata.
-            InvalidMetadataError, UnreadableInputError: a file is broken.
+            InvalidMetadataError, UnreadableInputError: a file is broken, a
+                link, a special file or too large.
         """
-        check_gun(gun)
-        pub_dir = self.trust.published_dir(gun)
-        stg_dir = self.trust.staged_dir(gun)
-        has_staged = staged and stg_dir.is_dir()
-        if not pub_dir.is_dir() and not has_staged:
-            raise NotFoundError(
-                f"no trust data for {gun} in {self.trust.path}",
-                hint=f"check --trust-dir, or run `offtrust fetch {gun} --server URL`",
-            )
+        gun_parts(gun)
+        with contextlib.ExitStack() as stack:
+            pub_dir = stack.enter_context(self._generation(TUF, gun))
+            stg_dir = stack.enter_context(self._generation(STAGED, gun)) if staged else None
+            if pub_dir is None and stg_dir is None:
+                raise NotFoundError(
+                    f"no trust data for {gun} in {self.trust.path}",
+                    hint=f"check --trust-dir, or run `offtrust fetch {gun} --server URL`",
+                )
+            return self._load(gun, pub_dir, stg_dir)
+
+    def _load(self, gun: str, pub_dir: _fs.Dir | None, stg_dir: _fs.Dir | None) -> RepoState:
         state = RepoState(gun=gun)
 
         def take(role: str) -> None:
-            pub = self._read_role(pub_dir, role) if pub_dir.is_dir() else None
-            stg = self._read_role(stg_dir, role) if has_staged else None
+            pub = self._read_role(pub_dir, role)
+            stg = self._read_role(stg_dir, role)
             if pub is not None:
                 state.published[role] = pub
             if stg is not None:
@@ -137,35 +222,86 @@ class RepoStore:
                 progress = True
         return state
 
+    def metadata_documents(self) -> Iterator[bytes]:
+        """The bytes of every metadata file of every GUN, published and staged.
+
+        Best effort (for labels): links, special files and unreadable files are
+        skipped, never followed or waited on.
+        """
+        for base, guns in ((TUF, self.trust.published_guns()), (STAGED, self.trust.staged_guns())):
+            for gun in guns:
+                try:
+                    with self._generation(base, gun) as generation:
+                        if generation is None:
+                            continue
+                        for rel, directory, leaf in generation.files(strict=False):
+                            if not rel.endswith(".json") or rel == STATE_FILE:
+                                continue
+                            with contextlib.suppress(StoreError):
+                                data = directory.read(leaf, _fs.METADATA_LIMIT)
+                                if data is not None:
+                                    yield data
+                except StoreError:
+                    continue
+
     # -- staged layer ---------------------------------------------------
 
     def staged_info(self, gun: str) -> StagedInfo | None:
-        path = self.trust.staged_root(gun) / STATE_FILE
-        if not path.is_file():
+        """What the staged edits of *gun* were built on, or None when nothing is staged.
+
+        Raises:
+            InvalidMetadataError: the state file is broken.
+            UnreadableInputError: it is a link, a special file or too large.
+        """
+        found: tuple[bytes, str] | None = None
+        with self._gun_dir(STAGED, gun) as parent:
+            name = None if parent is None else _fs.current_generation(parent)
+            if parent is None or name is None:
+                return None
+            generation = parent.open_dir(name)
+            if generation is None:
+                return None
+            with generation:
+                data = generation.read(STATE_FILE, _fs.METADATA_LIMIT)
+                if data is not None:
+                    found = (data, generation.where(STATE_FILE))
+            if found is None:
+                # Written by offtrust before 0.2, next to the generation.
+                data = parent.read(STATE_FILE, _fs.METADATA_LIMIT)
+                if data is not None:
+                    found = (data, parent.where(STATE_FILE))
+        if found is None:
             return None
+        data, where = found
         try:
-            data = json.loads(path.read_bytes())
+            parsed = json.loads(data)
             return StagedInfo(
-                base={str(k): int(v) for k, v in data.get("base", {}).items()},
-                edits=[str(e) for e in data.get("edits", [])],
-                new_gun=bool(data.get("new_gun", False)),
+                base={str(k): int(v) for k, v in parsed.get("base", {}).items()},
+                edits=[str(e) for e in parsed.get("edits", [])],
+                new_gun=bool(parsed.get("new_gun", False)),
             )
-        except (OSError, ValueError, TypeError, AttributeError) as e:
+        except (ValueError, TypeError, AttributeError, RecursionError) as e:
             raise InvalidMetadataError(
-                f"{self.trust.relative(path)}: unreadable staged state: {e}"
+                f"{where}: unreadable staged state: {_fs.show(str(e))}"
             ) from e
 
     def staged_files(self, gun: str) -> dict[str, Path]:
-        """Role name → path of every staged metadata file of *gun*."""
-        directory = self.trust.staged_dir(gun)
+        """Role name → path of every staged metadata file of *gun*.
+
+        Raises:
+            UnreadableInputError: a link or special file is among them.
+        """
         out: dict[str, Path] = {}
-        if not directory.is_dir():
-            return out
-        for path in sorted(directory.rglob("*.json")):
-            if path.name.startswith("."):
-                continue
-            out[path.relative_to(directory).as_posix()[: -len(".json")]] = path
-        return out
+        with self._generation(STAGED, gun) as generation:
+            if generation is None:
+                return out
+            # The metadata directory, or the .old+ an interrupted switch left.
+            directory = self.trust.path / generation.label
+            for rel, _, leaf in generation.files():
+                if rel == STATE_FILE or not rel.endswith(".json") or leaf.startswith("."):
+                    continue
+                out[rel[: -len(".json")]] = directory / rel
+        return dict(sorted(out.items()))
 
     def write_staged(
         self,
@@ -176,66 +312,130 @@ class RepoStore:
     ) -> None:
         """Write staged documents and the staged state in one all-or-nothing step.
 
+        The new staged generation (these documents, the staged files kept, the
+        state) is written aside and switched in with one rename.
+
         Raises:
             StoreError: nothing was written.
         """
-        directory = self.trust.staged_dir(gun)
-        files = {TrustDir.role_file(directory, role): data for role, data in documents.items()}
-        files[self.trust.staged_root(gun) / STATE_FILE] = (
-            json.dumps(info.to_dict(), indent=2, sort_keys=True) + "\n"
-        ).encode()
-        write_many(files)
-        remove_files(TrustDir.role_file(directory, role) for role in remove)
+        files = {check_role_path(role) + ".json": data for role, data in documents.items()}
+        dropped = {check_role_path(role) + ".json" for role in remove}
+        files[STATE_FILE] = (json.dumps(info.to_dict(), indent=2, sort_keys=True) + "\n").encode()
+        self._commit(STAGED, gun, files, keep=lambda rel: rel.endswith(".json"), drop=dropped)
+
+    def _commit(
+        self,
+        base: tuple[str, ...],
+        gun: str,
+        files: dict[str, bytes],
+        *,
+        keep: Callable[[str], bool],
+        drop: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        """Switch in a new generation of *gun* under *base*: *files* over the kept current ones."""
+        try:
+            with self._gun_dir(base, gun, create=True) as parent:
+                assert parent is not None
+                current = _fs.current_generation(parent)
+                with _fs.Generation(parent) as generation:
+                    if current is not None:
+                        old = parent.open_dir(current)
+                        assert old is not None
+                        with old:
+                            for rel, directory, leaf in old.files():
+                                if rel in files or rel in drop or not keep(rel):
+                                    continue
+                                data = directory.read(leaf, _fs.METADATA_LIMIT)
+                                if data is not None:
+                                    generation.put(rel, data)
+                    for rel, data in sorted(files.items()):
+                        generation.put(rel, data)
+                    generation.commit()
+                if base == STAGED:
+                    # The state file of offtrust before 0.2: the generation has its own now.
+                    with contextlib.suppress(StoreError):
+                        parent.remove_file(STATE_FILE)
+        except BaseException:
+            if base == STAGED:
+                self._prune(gun)
+            raise
+
+    def _prune(self, gun: str) -> None:
+        """Best effort: remove the now-empty directories of *gun* up to ``offtrust/staged``."""
+        parts = gun_parts(gun)
+        with contextlib.suppress(StoreError):
+            root = _fs.open_root(self.trust.root)
+            if root is None:
+                return
+            with root:
+                for depth in range(len(parts), 0, -1):
+                    parent = root.walk((*STAGED, *parts[: depth - 1]))
+                    if parent is None:
+                        continue
+                    name = parts[depth - 1]
+                    with parent:
+                        if parent.lstat(name) is not None and not parent.remove_if_empty(name):
+                            return
 
     def reset(self, gun: str) -> bool:
-        """Drop every staged edit of *gun*. Returns False when there was none.
+        """Drop every staged edit of *gun* (never those of GUNs nested in it).
+
+        Returns False when there was none.
 
         Raises:
-            StoreError: the staged directory cannot be removed.
+            UnreadableInputError: a link or special file is in the way (nothing is changed).
+            StoreError: the staged generation cannot be removed.
         """
-        root = self.trust.staged_root(gun)
-        if not root.exists():
-            return False
-        try:
-            shutil.rmtree(root)
-        except OSError as e:
-            raise StoreError(f"cannot remove {root}: {e.strerror or e}") from e
-        # Remove now-empty parents (nested GUNs) up to offtrust/staged.
-        parent = root.parent
-        stop = self.trust.offtrust / "staged"
-        while parent != stop and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
-        return True
+        with self._gun_dir(STAGED, gun) as parent:
+            if parent is None:
+                return False
+            dropped = _fs.retire(parent)
+            if parent.kind(STATE_FILE) == _fs.FILE:
+                parent.remove_file(STATE_FILE)
+                dropped = True
+        self._prune(gun)
+        return dropped
 
     def write_published(self, gun: str, documents: dict[str, bytes]) -> None:
         """Store metadata fetched from the server as the new published state.
 
+        The other files of ``tuf/<gun>/metadata`` stay, as notary keeps them.
+
         Raises:
             StoreError: nothing was written.
         """
-        directory = self.trust.published_dir(gun)
-        write_many({TrustDir.role_file(directory, r): d for r, d in documents.items()})
-
-
-def _server_key_path(trust: TrustDir, gun: str, role: str) -> Path:
-    return trust.server_keys_dir(gun) / f"{role}.key.json"
+        files = {check_role_path(role) + ".json": data for role, data in documents.items()}
+        self._commit(TUF, gun, files, keep=lambda rel: True)
 
 
 def read_server_keys(trust: TrustDir, gun: str) -> dict[str, dict[str, Any]]:
     """The timestamp and snapshot keys ``fetch`` recorded for a GUN the server did not know.
 
+    Both or none: a single one (a ``fetch`` killed between the two files) is
+    not a record, and the next ``fetch`` records both again.
+
     Raises:
         InvalidMetadataError: a recorded key file is broken.
+        UnreadableInputError: it is a link, a special file or too large.
     """
     out: dict[str, dict[str, Any]] = {}
-    for role in (TIMESTAMP, SNAPSHOT):
-        path = _server_key_path(trust, gun, role)
-        if path.is_file():
+    with RepoStore(trust)._gun_dir(SERVER, gun) as directory:
+        if directory is None:
+            return out
+        for role in (TIMESTAMP, SNAPSHOT):
+            name = _server_key_file(role)
+            data = directory.read(name, _fs.KEY_LIMIT)
+            if data is None:
+                return {}
             try:
-                out[role] = json.loads(path.read_bytes())
-            except (OSError, ValueError) as e:
-                raise InvalidMetadataError(f"{trust.relative(path)}: unreadable: {e}") from e
+                key = json.loads(data)
+            except (ValueError, RecursionError) as e:
+                raise InvalidMetadataError(
+                    f"{directory.where(name)}: unreadable: {_fs.show(str(e))}"
+                ) from e
+            if not isinstance(key, dict):
+                raise InvalidMetadataError(f"{directory.where(name)}: not a key")
+            out[role] = key
     return out
 
 
@@ -243,11 +443,14 @@ def write_server_keys(trust: TrustDir, gun: str, keys: dict[str, dict[str, Any]]
     """Record server-held public keys (kept once: the server hands out new ones each time).
 
     Raises:
-        StoreError: nothing was written.
+        StoreError: a file cannot be written (see :func:`read_server_keys`).
     """
-    write_many(
-        {
-            _server_key_path(trust, gun, role): (json.dumps(key, sort_keys=True) + "\n").encode()
-            for role, key in keys.items()
-        }
-    )
+    with RepoStore(trust)._gun_dir(SERVER, gun, create=True) as directory:
+        assert directory is not None
+        for role, key in sorted(keys.items()):
+            data = (json.dumps(key, sort_keys=True) + "\n").encode()
+            directory.write(_server_key_file(role), data)
+
+
+def _server_key_file(role: str) -> str:
+    return f"{role}.key.json"

@@ -365,7 +365,7 @@ def test_staged_state_records_the_published_versions(
     ctx: Context, passphrases: Passphrases
 ) -> None:
     target_add(ctx, APP, "v2", DIGEST, 42, passphrases)
-    state_file = json.loads((ctx.trust.staged_root(APP) / "state.json").read_bytes())
+    state_file = json.loads((ctx.trust.staged_dir(APP) / "state.json").read_bytes())
     expected = {
         role: md.signed.version for role, md in ctx.repos.load(APP, staged=False).roles.items()
     }

@@ -112,13 +112,72 @@ def test_load_refuses_a_file_others_can_read(
         load_key(ctx, path, "dana", passphrases)
 
 
-def test_role_header_of_the_input_wins(
+def with_role_header(key: ec.EllipticCurvePrivateKey, role: str) -> bytes:
+    block = crypto.parse_pem(pem(key, serialization.PrivateFormat.PKCS8))[0]
+    return crypto.encode_pem(crypto.PemBlock(block.type, {"role": role}, block.der))
+
+
+def test_without_a_name_the_role_header_names_the_key(
     ctx: Context, passphrases: Passphrases, tmp_path: Path, p256: ec.EllipticCurvePrivateKey
 ) -> None:
-    block = crypto.parse_pem(pem(p256, serialization.PrivateFormat.PKCS8))[0]
-    data = crypto.encode_pem(crypto.PemBlock(block.type, {"role": "from-header"}, block.der))
-    result = load_key(ctx, write_key(tmp_path / "k.pem", data), "ignored", passphrases)
+    path = write_key(tmp_path / "k.pem", with_role_header(p256, "from-header"))
+    result = load_key(ctx, path, None, passphrases)
     assert stored(ctx, result["keyid"])[1] == {"role": "from-header"}
+    # The same name given explicitly agrees with the header.
+    other = ec.generate_private_key(ec.SECP256R1())
+    path = write_key(tmp_path / "k2.pem", with_role_header(other, "erin"))
+    assert load_key(ctx, path, "erin", passphrases)["role"] == "erin"
+
+
+def test_a_root_key_is_not_loaded_as_a_signer(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path, p256: ec.EllipticCurvePrivateKey
+) -> None:
+    """Issue 7 finding 11: `key load --name dave` of a `role: root` file stored a root key."""
+    path = write_key(tmp_path / "root.pem", with_role_header(p256, "root"))
+    before = sorted(p.name for p in ctx.trust.private.iterdir())
+    for name in ("dave", None):
+        with pytest.raises(InvalidKeyError, match="'root'") as caught:
+            load_key(ctx, path, name, passphrases)
+        assert caught.value.exit_code == 2
+        assert caught.value.hint is not None
+        assert f"offtrust key import {path} --role root" in caught.value.hint
+    with pytest.raises(UsageError, match="not root keys") as named_root:
+        load_key(ctx, path, "root", passphrases)
+    assert named_root.value.hint is not None
+    assert "key import" in named_root.value.hint
+    assert sorted(p.name for p in ctx.trust.private.iterdir()) == before
+
+
+@pytest.mark.parametrize("header", ["targets", "snapshot", "timestamp", "alice", "targets/qa"])
+def test_a_name_and_a_header_that_disagree_are_refused(
+    ctx: Context,
+    passphrases: Passphrases,
+    tmp_path: Path,
+    p256: ec.EllipticCurvePrivateKey,
+    header: str,
+) -> None:
+    path = write_key(tmp_path / "k.pem", with_role_header(p256, header))
+    with pytest.raises(InvalidKeyError, match=f"role '{header}'") as caught:
+        load_key(ctx, path, "dave", passphrases)
+    hint = caught.value.hint or ""
+    if header == "alice":
+        assert f"--name {header}" in hint
+    else:
+        assert f"offtrust key import {path} --role {header}" in hint
+    assert not list(ctx.trust.private.glob(f"{p256_keyid(p256)}*"))
+
+
+def p256_keyid(key: ec.EllipticCurvePrivateKey) -> str:
+    return crypto.load_private_key_pem(pem(key, serialization.PrivateFormat.PKCS8), None).keyid
+
+
+def test_load_refuses_a_fifo_or_a_device(
+    ctx: Context, passphrases: Passphrases, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(UnreadableInputError, match="FIFO"):
+        load_key(ctx, fifo, "dana", passphrases)
 
 
 def test_generate_writes_key_and_pub(

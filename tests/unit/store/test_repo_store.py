@@ -20,7 +20,7 @@ from offtrust.errors import (
     StoreError,
     UsageError,
 )
-from offtrust.store import _atomic
+from offtrust.store import _fs
 from offtrust.store.layout import TrustDir
 from offtrust.store.repo import RepoStore, StagedInfo, read_metadata_file
 
@@ -64,7 +64,8 @@ def write_doc(path: Path, document: dict[str, Any]) -> None:
 
 
 def temp_files(root: Path) -> list[str]:
-    return [p.as_posix() for p in root.rglob("*") if p.name.endswith(".tmp")]
+    """Temporary files and generations offtrust left (``.tmp+…``, ``.gen+…``, …)."""
+    return [p.as_posix() for p in root.rglob("*") if p.name.endswith(".tmp") or "+" in p.name]
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -163,23 +164,24 @@ def test_write_staged_is_all_or_nothing_when_a_rename_fails(
     repos.write_staged(APP, {"targets": b"old-T"}, StagedInfo({"targets": 1}, ["one"]))
     before = read_tree(TRUST)
 
-    real_replace = _atomic.os.replace
+    real_rename = _fs.Dir.rename
     calls: list[str] = []
 
-    def replace(src: Any, dst: Any) -> None:
-        calls.append(str(dst))
+    def rename(self: _fs.Dir, src: str, dst: str) -> None:
+        calls.append(dst)
+        # The second rename switches the new generation in: it fails.
         if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        real_replace(src, dst)
+            raise StoreError(f"cannot rename {src}: No space left on device")
+        real_rename(self, src, dst)
 
-    monkeypatch.setattr(_atomic.os, "replace", replace)
+    monkeypatch.setattr(_fs.Dir, "rename", rename)
     with pytest.raises(StoreError, match="No space left"):
         repos.write_staged(
             APP,
             {"targets": b"new-T", "targets/releases": b"new-R"},
             StagedInfo({"targets": 1}, ["one", "two"]),
         )
-    assert len(calls) >= 2  # the first rename did happen before the failure
+    assert len(calls) >= 2  # the old generation was moved aside before the failure
     monkeypatch.undo()
     assert read_tree(TRUST) == before
     assert temp_files(TRUST) == []
@@ -190,17 +192,16 @@ def test_write_staged_is_all_or_nothing_when_a_directory_is_read_only(
 ) -> None:
     repos = nonroot_repos
     repos.write_staged(APP, {"targets": b"old-T"}, StagedInfo({"targets": 1}, ["one"]))
-    # A delegation directory that cannot be written: the second file cannot be created.
-    (STAGED / APP / "metadata" / "targets").mkdir(mode=0o700)
     before = read_tree(TRUST)
-    os.chmod(STAGED / APP / "metadata" / "targets", 0o500)
-    with pytest.raises(StoreError, match="targets/releases.json"):
+    # The GUN's directory cannot be written: no new generation can be made there.
+    os.chmod(STAGED / APP, 0o500)
+    with pytest.raises(StoreError, match="offtrust/staged/example.com/app"):
         repos.write_staged(
             APP,
             {"targets": b"new-T", "targets/releases": b"new-R"},
             StagedInfo({"targets": 1}, ["one", "two"]),
         )
-    os.chmod(STAGED / APP / "metadata" / "targets", 0o700)
+    os.chmod(STAGED / APP, 0o700)
     assert read_tree(TRUST) == before
     assert temp_files(TRUST) == []
 
@@ -230,6 +231,28 @@ def test_reset_removes_empty_parents_of_a_nested_gun(repos: RepoStore) -> None:
 
 
 def test_unreadable_staged_state_names_the_file(repos: RepoStore, fs: FakeFilesystem) -> None:
-    fs.create_file(STAGED / APP / "state.json", contents=b"{nope")
-    with pytest.raises(InvalidMetadataError, match="offtrust/staged/example.com/app/state.json"):
+    fs.create_file(STAGED / APP / "metadata" / "state.json", contents=b"{nope")
+    with pytest.raises(
+        InvalidMetadataError, match="offtrust/staged/example.com/app/metadata/state.json"
+    ):
         repos.staged_info(APP)
+
+
+def test_the_state_file_of_earlier_versions_is_still_read(
+    repos: RepoStore, fs: FakeFilesystem
+) -> None:
+    # offtrust before 0.2 kept it next to the staged metadata, not in it.
+    fs.create_file(STAGED / APP / "metadata" / "targets.json", contents=b"T")
+    fs.create_file(
+        STAGED / APP / "state.json", contents=b'{"base": {"targets": 3}, "edits": ["e"]}'
+    )
+    info = repos.staged_info(APP)
+    assert info is not None
+    assert info.base == {"targets": 3}
+    # The next write moves it into the generation.
+    repos.write_staged(APP, {"targets": b"T2"}, info)
+    assert not (STAGED / APP / "state.json").exists()
+    back = repos.staged_info(APP)
+    assert back is not None
+    assert back.base == {"targets": 3}
+    assert (STAGED / APP / "metadata" / "state.json").is_file()
