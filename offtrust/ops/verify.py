@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from offtrust.errors import OfftrustError
 from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import TARGETS
@@ -32,7 +34,54 @@ def load_and_verify(ctx: Context, gun: str) -> VerificationReport:
         OfftrustError: the metadata cannot be loaded (its own class and exit
             status: 2 for a malformed or missing file).
     """
-    return verify_state(ctx, ctx.repos.load(gun))
+    state = ctx.repos.load(gun)
+    return with_local_fixes(ctx, state, verify_state(ctx, state))
+
+
+def with_local_fixes(
+    ctx: Context, state: RepoState, report: VerificationReport
+) -> VerificationReport:
+    """*report* with every ``witness`` fix the local keys cannot do told as whose it is.
+
+    The trust rules say a delegation needs re-signing; only this side knows
+    whether a key of it is here. Where none is, the fix names the holders.
+    """
+    fixed = []
+    for problem in report.problems:
+        role = problem.role
+        witness = f"offtrust witness {state.gun} {role}"
+        if problem.fix == witness:
+            keys = _role_keys(state, role)
+            if keys and not _any_local(ctx, keys):
+                problem = dataclasses.replace(
+                    problem,
+                    fix=f"(no key of it is here) a holder of {key_holders(state, keys)} "
+                    f"runs `{witness}`",
+                )
+        fixed.append(problem)
+    report.problems = fixed
+    return report
+
+
+def _role_keys(state: RepoState, role: str) -> dict[str, PublicKey]:
+    found = state.delegation_entry(role)
+    if found is None:
+        return {}
+    keys: dict[str, PublicKey] = state.roles[found[0]].signed.delegations.role_keys(found[1])
+    return keys
+
+
+def _any_local(ctx: Context, keys: dict[str, PublicKey]) -> bool:
+    """A private key of one of *keys* is in the key store."""
+    from offtrust.crypto import canonical_keyid
+
+    for key in keys.values():
+        try:
+            if ctx.keys.has(canonical_keyid(key)):
+                return True
+        except OfftrustError:
+            continue
+    return False
 
 
 def unloadable_report(gun: str, error: OfftrustError) -> VerificationReport:
@@ -81,8 +130,6 @@ def check_publishable(ctx: Context, state: RepoState, report: VerificationReport
     Raises:
         VerificationError: (or a subclass) an error the upload must not carry.
     """
-    from offtrust.crypto import canonical_keyid
-
     errors, warnings = report.for_publishing(state.staged)
     report.raise_for(errors)
     lines = []
@@ -90,14 +137,8 @@ def check_publishable(ctx: Context, state: RepoState, report: VerificationReport
         if problem.kind != SIGNATURE or not problem.role.startswith(TARGETS + "/"):
             lines.append(str(problem))
             continue
-        found = state.delegation_entry(problem.role)
-        keys = state.roles[found[0]].signed.delegations.role_keys(found[1]) if found else {}
-        local = False
-        for key in keys.values():
-            try:
-                local = local or ctx.keys.has(canonical_keyid(key))
-            except OfftrustError:
-                continue
+        keys = _role_keys(state, problem.role)
+        local = _any_local(ctx, keys)
         witness = f"offtrust witness {state.gun} {problem.role}"
         if not keys:
             lines.append(str(problem))

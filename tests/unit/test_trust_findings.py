@@ -339,16 +339,16 @@ def test_a_forged_delegation_does_not_block_edits_of_other_roles(
     added = run(trust, "signer", "add", "dave", APP, "--key", str(dave))
     assert_clean_exit(added)
     assert added.exit_code == 0, added.stderr
-    assert staged_files(trust, APP) == ["metadata/targets.json", "state.json"]
+    assert staged_files(trust, APP) == ["metadata/state.json", "metadata/targets.json"]
     tagged = run(
         trust, "target", "add", APP, "v2", "--digest", DIGEST, "--size", "42", "--role", ALICE_ROLE
     )
     assert_clean_exit(tagged)
     assert tagged.exit_code == 0, tagged.stderr
     assert staged_files(trust, APP) == [
+        "metadata/state.json",
         "metadata/targets.json",
         "metadata/targets/alice.json",
-        "state.json",
     ]
 
 
@@ -410,7 +410,10 @@ def test_witness_repairs_a_genuine_releases_file_whose_signers_left(
 
     report = verify_gun(ctx, APP)
     assert [p.role for p in report.errors] == [RELEASES], [str(p) for p in report.errors]
-    assert report.errors[0].fix == f"offtrust witness {APP} {RELEASES}"
+    # dave's key is not here: the fix says whose witness it is.
+    fix = report.errors[0].fix
+    assert fix is not None
+    assert f"dave ({dave_key.keyid[:12]}) runs `offtrust witness {APP} {RELEASES}`" in fix
     warnings: list[str] = []
     staging.build_bundle(ctx, [APP], warnings=warnings)
     (warning,) = [w for w in warnings if RELEASES in w]

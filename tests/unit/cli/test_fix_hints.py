@@ -84,3 +84,19 @@ def test_without_d_hints_name_no_trust_dir(tmp_path: Path, monkeypatch: pytest.M
     assert result.exit_code == 2
     assert "fix: offtrust fetch" in result.stdout
     assert " -d " not in result.stdout
+
+
+def test_a_command_another_key_holder_runs_keeps_no_trust_dir() -> None:
+    from offtrust.cli._common import GIVEN_TRUST_DIR, pasteable
+
+    GIVEN_TRUST_DIR[0] = Path("/media/usb/trust")
+    try:
+        text = pasteable(
+            "fix: offtrust resign g targets; or a holder of key bob runs `offtrust witness g r`"
+        )
+    finally:
+        GIVEN_TRUST_DIR[0] = None
+    assert text == (
+        "fix: offtrust -d /media/usb/trust resign g targets; "
+        "or a holder of key bob runs `offtrust witness g r`"
+    )
