@@ -224,9 +224,28 @@ def bundle_verify(ctx: typer.Context, bundle: BundleArgument) -> None:
 
 
 ServerOption = Annotated[
-    str, typer.Option("--server", help="Notary server URL, https://host:port.")
+    str,
+    typer.Option(
+        "--server",
+        "-s",
+        help="Notary server URL, https://host:port (default: $DOCKER_CONTENT_TRUST_SERVER, "
+        "else remote_server.url of ~/.notary/config.json).",
+        show_default=False,
+    ),
 ]
-CaOption = Annotated[Path | None, typer.Option("--tls-ca", help="CA certificate file for TLS.")]
+CaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca",
+        "--tlscacert",
+        help="CA certificate file for TLS (default: $DOCKER_CONFIG/tls/HOST:PORT/ca.crt, "
+        "else the notary config's root_ca, else the system CAs).",
+    ),
+]
+CertOption = Annotated[
+    Path | None, typer.Option("--tls-cert", help="TLS client certificate (with --tls-key).")
+]
+KeyOption = Annotated[Path | None, typer.Option("--tls-key", help="TLS client key.")]
 InsecureOption = Annotated[bool, typer.Option("--insecure", help="Allow plain http (warns).")]
 UserOption = Annotated[str | None, typer.Option("--username", help="User for the server.")]
 PasswordStdin = Annotated[
@@ -235,11 +254,22 @@ PasswordStdin = Annotated[
 
 
 def _client(
-    server: str, tls_ca: Path | None, insecure: bool, username: str | None, password_stdin: bool
+    server: str,
+    tls_ca: Path | None,
+    insecure: bool,
+    username: str | None,
+    password_stdin: bool,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> Any:
+    """The Notary client, its server and TLS settings found as docker and notary find them."""
     from offtrust.errors import UsageError
     from offtrust.online.client import Auth, NotaryClient
+    from offtrust.online.config import resolve_server_settings
 
+    settings = resolve_server_settings(
+        server=server or None, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key
+    )
     password = None
     if password_stdin:
         if username is None:
@@ -249,9 +279,20 @@ def _client(
         password = os.environ.get("OFFTRUST_PASSWORD")
         if password is None:
             raise UsageError("--username needs OFFTRUST_PASSWORD or --password-stdin")
+    elif settings.username is not None:
+        username, password = settings.username, settings.password
     token = None if username else (os.environ.get("OFFTRUST_TOKEN") or None)
     auth = Auth(username=username, password=password, token=token)
-    return NotaryClient(server, ca_file=tls_ca, insecure=insecure, auth=auth, on_warning=warn)
+    return NotaryClient(
+        settings.url,
+        ca_file=settings.ca_file,
+        client_cert=settings.client_cert,
+        client_key=settings.client_key,
+        proxy=settings.proxy,
+        insecure=insecure,
+        auth=auth,
+        on_warning=warn,
+    )
 
 
 def _failure_text(error: OfftrustError | None) -> str:
@@ -297,6 +338,8 @@ def fetch(
     guns: GunsArgument = None,
     server: ServerOption = "",
     tls_ca: CaOption = None,
+    tls_cert: CertOption = None,
+    tls_key: KeyOption = None,
     insecure: InsecureOption = False,
     username: UserOption = None,
     password_stdin: PasswordStdin = False,
@@ -310,13 +353,10 @@ def fetch(
 
     Example: offtrust fetch example.com/app --server https://notary.example.com:4443
     """
-    from offtrust.errors import UsageError
     from offtrust.ops.batch import run_batch
     from offtrust.ops.online import fetch_gun
 
-    if not server:
-        raise UsageError("--server URL is required")
-    client = _client(server, tls_ca, insecure, username, password_stdin)
+    client = _client(server, tls_ca, insecure, username, password_stdin, tls_cert, tls_key)
     c = context(ctx)
     batch = run_batch(
         progress(resolve_guns(ctx, guns, all_guns), "fetching"),
@@ -333,6 +373,8 @@ def publish(
     bundle: BundleArgument,
     server: ServerOption = "",
     tls_ca: CaOption = None,
+    tls_cert: CertOption = None,
+    tls_key: KeyOption = None,
     insecure: InsecureOption = False,
     username: UserOption = None,
     password_stdin: PasswordStdin = False,
@@ -345,14 +387,11 @@ def publish(
 
     Example: offtrust publish ceremony.bundle --server https://notary.example.com:4443
     """
-    from offtrust.errors import UsageError
     from offtrust.ops.batch import run_batch
     from offtrust.ops.online import publish_gun
 
-    if not server:
-        raise UsageError("--server URL is required")
     b = _read_bundle_file(bundle)
-    client = _client(server, tls_ca, insecure, username, password_stdin)
+    client = _client(server, tls_ca, insecure, username, password_stdin, tls_cert, tls_key)
     c = context(ctx)
     info(f"bundle sha256:{b.sha256}")
     batch = run_batch(

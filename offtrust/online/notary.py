@@ -190,6 +190,9 @@ class NotaryClient:
         server: str,
         *,
         ca_file: Path | None = None,
+        client_cert: Path | None = None,
+        client_key: Path | None = None,
+        proxy: str | None = None,
         insecure: bool = False,
         auth: Auth | None = None,
         timeout: float = 30.0,
@@ -208,7 +211,14 @@ class NotaryClient:
         if not is_header_safe(user_agent.replace(" ", "!")):
             raise UsageError(f"invalid user agent {user_agent!r}")
         self._transport = Transport(
-            ca_file=ca_file, timeout=timeout, retries=retries, backoff=backoff, deadline=deadline
+            ca_file=ca_file,
+            client_cert=client_cert,
+            client_key=client_key,
+            proxy=proxy,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            deadline=deadline,
         )
         self._session = AuthSession(
             self.server,

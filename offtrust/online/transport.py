@@ -140,19 +140,36 @@ def _system_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+def ssl_context(
+    ca_file: Path | None,
+    client_cert: Path | None = None,
+    client_key: Path | None = None,
+) -> ssl.SSLContext:
     """A verifying TLS context: the system CAs, or only those in *ca_file*.
 
+    With *client_cert* and *client_key*, the client presents that certificate
+    (mutual TLS, as docker and notary do with ``client.cert``/``client.key``).
+
     Raises:
-        UsageError: *ca_file* cannot be read or holds no usable certificate.
+        UsageError: *ca_file* cannot be read or holds no usable certificate,
+            or the client certificate and key cannot be used.
     """
     try:
-        if ca_file is None:
-            return _system_ssl_context()
-        return ssl.create_default_context(cafile=str(ca_file))
+        context = (
+            _system_ssl_context()
+            if ca_file is None
+            else ssl.create_default_context(cafile=str(ca_file))
+        )
     except (OSError, ssl.SSLError, ValueError) as e:
         reason = getattr(e, "strerror", None) or getattr(e, "reason", None) or str(e)
         raise UsageError(f"cannot use --tls-ca {ca_file}: {reason}") from e
+    if client_cert is not None:
+        try:
+            context.load_cert_chain(str(client_cert), str(client_key) if client_key else None)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            reason = getattr(e, "strerror", None) or getattr(e, "reason", None) or str(e)
+            raise UsageError(f"cannot use the client certificate {client_cert}: {reason}") from e
+    return context
 
 
 # --------------------------------------------------------------------------- #
@@ -378,15 +395,20 @@ class Transport:
         retries: how many times a GET is tried again after a transient failure.
         backoff: base of the exponential backoff between those tries, seconds.
         deadline: seconds one request may take in all, its retries included.
+        client_cert, client_key: a TLS client certificate to present.
+        proxy: an HTTP(S) proxy URL to tunnel through.
 
     Raises:
-        UsageError: an unreadable ``ca_file``.
+        UsageError: an unreadable ``ca_file`` or client certificate.
     """
 
     def __init__(
         self,
         *,
         ca_file: Path | None = None,
+        client_cert: Path | None = None,
+        client_key: Path | None = None,
+        proxy: str | None = None,
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.5,
@@ -428,11 +450,15 @@ class Transport:
             raise_on_status=False,
             raise_on_redirect=False,
         )
-        self._pool = urllib3.PoolManager(
-            num_pools=4,
-            ssl_context=ssl_context(ca_file),
-            cert_reqs="CERT_REQUIRED",
-        )
+        context = ssl_context(ca_file, client_cert, client_key)
+        if proxy:
+            self._pool: urllib3.PoolManager = urllib3.ProxyManager(
+                proxy, num_pools=4, ssl_context=context, cert_reqs="CERT_REQUIRED"
+            )
+        else:
+            self._pool = urllib3.PoolManager(
+                num_pools=4, ssl_context=context, cert_reqs="CERT_REQUIRED"
+            )
         # Connections the deadline watchdog of each request can shut down.
         self._pool.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
