@@ -29,12 +29,40 @@ def default_trust_dir() -> Path:
     return Path.home() / ".docker" / "trust"
 
 
-def context(ctx: typer.Context) -> Any:
-    """The operations context for the trust directory chosen on the command line."""
+def context(ctx: typer.Context, *, required: bool = True) -> Any:
+    """The operations context for the trust directory chosen on the command line.
+
+    Args:
+        required: the command works on the trust directory, so it must exist
+            (unless the command may create it, see :func:`writes`); a bundle
+            command run on the networked side passes False.
+
+    Raises:
+        NotFoundError: no trust directory there (exit 2, not an empty success),
+            with a hint when the path is a docker config directory.
+    """
+    from offtrust.errors import NotFoundError
     from offtrust.ops.context import Context
 
     obj = ctx.find_root().obj or {}
-    return Context.at(obj.get("trust_dir") or default_trust_dir())
+    path = Path(obj.get("trust_dir") or default_trust_dir())
+    if required and not obj.get("may_create"):
+        if not os.path.lexists(path):
+            raise NotFoundError(
+                f"no trust directory at {path}",
+                hint="name it with --trust-dir (-d), $OFFTRUST_TRUST_DIR or $DOCKER_CONFIG",
+            )
+        looks_like_docker_config = (
+            (path / "trust").is_dir()
+            and not (path / "private").exists()
+            and not (path / "tuf").exists()
+        )
+        if looks_like_docker_config:
+            raise NotFoundError(
+                f"{path} is a docker config directory, not a trust directory",
+                hint=f"use -d {path / 'trust'}",
+            )
+    return Context.at(path)
 
 
 P = ParamSpec("P")
@@ -62,6 +90,9 @@ def writes(
         def locked(*args: P.args, **kwargs: P.kwargs) -> R:
             # Typer passes every parameter by name, the context included.
             ctx = kwargs.get("ctx", args[0] if args else None)
+            if creates:
+                root = ctx.find_root()  # type: ignore[attr-defined]
+                root.obj = {**(root.obj or {}), "may_create": True}
             with context(ctx).locked(create=creates, shared=shared):  # type: ignore[arg-type]
                 return command(*args, **kwargs)
 

@@ -199,7 +199,7 @@ def bundle_verify(ctx: typer.Context, bundle: BundleArgument) -> None:
     from offtrust.ops.online import GUNResult, verify_bundle_gun
 
     b = _read_bundle_file(bundle)
-    c = context(ctx)
+    c = context(ctx, required=False)
 
     def check(entry: Any) -> GUNResult:
         return GUNResult(entry.gun, "ok", warnings=verify_bundle_gun(c, entry))
@@ -392,7 +392,7 @@ def publish(
 
     b = _read_bundle_file(bundle)
     client = _client(server, tls_ca, insecure, username, password_stdin, tls_cert, tls_key)
-    c = context(ctx)
+    c = context(ctx, required=False)
     info(f"bundle sha256:{b.sha256}")
     batch = run_batch(
         progress([b.guns[g] for g in sorted(b.guns)], "publishing"),

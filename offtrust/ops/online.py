@@ -222,7 +222,8 @@ def _record_server_keys(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
     return GUNResult(
         gun,
         "new",
-        "not on the server yet; server keys recorded "
+        "the server does not know this GUN: signing it offline creates a new repository, "
+        "which publish uploads; the server's keys for it are recorded: "
         + ", ".join(f"{r} {i}" for r, i in sorted(ids.items()))
         + ("" if keys else " (kept from an earlier fetch)"),
     )

@@ -24,6 +24,7 @@ from typing import Any
 from offtrust.errors import (
     InvalidMetadataError,
     NotFoundError,
+    OfftrustError,
     StoreError,
     UnreadableInputError,
 )
@@ -186,9 +187,22 @@ class RepoStore:
             if pub_dir is None and stg_dir is None:
                 raise NotFoundError(
                     f"no trust data for {gun} in {self.trust.path}",
-                    hint=f"check --trust-dir, or run `offtrust fetch {gun} --server URL`",
+                    hint=self._unknown_gun_hint(gun),
                 )
             return self._load(gun, pub_dir, stg_dir)
+
+    def _unknown_gun_hint(self, gun: str) -> str:
+        """Did you mean one of the GUNs present? Else how to get this one."""
+        import difflib
+
+        try:
+            present = self.trust.all_guns()
+        except OfftrustError:
+            present = []
+        close = difflib.get_close_matches(gun, present, n=3, cutoff=0.6)
+        if close:
+            return "did you mean " + " or ".join(close) + "?"
+        return f"check --trust-dir, or run `offtrust fetch {gun} --server URL`"
 
     def _load(self, gun: str, pub_dir: _fs.Dir | None, stg_dir: _fs.Dir | None) -> RepoState:
         state = RepoState(gun=gun)

@@ -100,3 +100,27 @@ def test_a_command_another_key_holder_runs_keeps_no_trust_dir() -> None:
         "fix: offtrust -d /media/usb/trust resign g targets; "
         "or a holder of key bob runs `offtrust witness g r`"
     )
+
+
+def test_a_missing_trust_dir_is_an_error_not_an_empty_success(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["-d", str(tmp_path / "nowhere"), "verify", "--all"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"offtrust: error: no trust directory at {tmp_path}")
+    result = CliRunner().invoke(app, ["-d", str(tmp_path / "nowhere"), "key", "list"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_docker_config_dir_points_at_its_trust_dir(tmp_path: Path) -> None:
+    copy_example(tmp_path / "docker" / "trust")
+    result = CliRunner().invoke(app, ["-d", str(tmp_path / "docker"), "verify", "--all"])
+    assert result.exit_code == 2
+    assert "is a docker config directory" in result.stderr
+    assert f"hint: use -d {tmp_path / 'docker' / 'trust'}" in result.stderr
+
+
+def test_an_unknown_gun_gets_a_did_you_mean(tmp_path: Path) -> None:
+    trust = copy_example(tmp_path / "trust")
+    result = CliRunner().invoke(app, ["-d", str(trust), "inspect", "example.com/ap"])
+    assert result.exit_code == 2
+    assert "hint: did you mean example.com/app" in result.stderr

@@ -150,7 +150,9 @@ def rebundle(entry: BundleGUN, **files: bytes) -> BundleGUN:
 
 def publish_new_gun(ctx: Context, fake: FakeNotary, passphrases: Passphrases) -> None:
     """The air-gapped start of a GUN: fetch (server keys), signer add (init), stage, publish."""
-    assert fetch_gun(ctx, NEW, fake).status == "new"
+    result = fetch_gun(ctx, NEW, fake)
+    assert result.status == "new"
+    assert "creates a new repository" in result.message
     signer_add(ctx, "alice", NEW, [ALICE], passphrases)
     result = publish_gun(ctx, stage(ctx, NEW), fake, dry_run=False)
     assert result.status == "published", result
