@@ -741,13 +741,16 @@ def _discard(parent: Dir, name: str) -> None:
         parent.remove_tree(target)
 
 
-def recover_tree(top: Dir, *, prune: bool = False, depth: int = 0) -> None:
+def recover_tree(
+    top: Dir, *, prune: bool = False, depth: int = 0, skip: frozenset[str] = frozenset()
+) -> None:
     """Best effort, under the lock: finish or undo what a killed command left below *top*.
 
     Puts back an ``.old+`` generation where ``metadata`` is missing (the switch
     was interrupted before its commit point), removes every other leftover
     (see the module) and, with *prune*, empty directories. Nothing is
-    followed; nothing but offtrust's own leftovers is removed.
+    followed; nothing but offtrust's own leftovers is removed; directories
+    named in *skip* (directly below *top*) are not entered at all.
     """
     try:
         entries = top.entries()
@@ -762,6 +765,8 @@ def recover_tree(top: Dir, *, prune: bool = False, depth: int = 0) -> None:
                 top.sync()
                 entries = [(CURRENT if n == olds[0] else n, k) for n, k in entries]
     for name, kind in entries:
+        if name in skip:
+            continue
         if is_leftover(name):
             if kind == DIR:
                 _discard(top, name)

@@ -1,8 +1,26 @@
-"""Private keys in ``<trust>/private``: the flat layout and the legacy one.
+"""Private keys in ``<trust>/private``: the flat layout and the two legacy ones.
 
 Listing reads only PEM headers (like ``notary key list``), so a key that
 cannot be decrypted still lists. Keys are written as notary writes them:
 ``private/<keyid>.key``, mode 0600, atomically, named by the canonical key ID.
+
+The legacy layouts (notary before 0.4) are read exactly as notary 0.7 sees
+them once it has migrated them (``storage/filestore.go`` ``migrateTo0Dot4``),
+but offtrust never changes them (notary rewrites and deletes them):
+
+- notary 0.1: ``private/root_keys/<id>_root.key`` and
+  ``private/tuf_keys/<gun>/<id>_<role>.key``, no headers;
+- notary 0.3: ``private/root_keys/<id>.key`` and
+  ``private/tuf_keys/[<gun>/]<id>.key`` with ``role:`` (and ``gun:``) headers.
+
+Every regular ``*.key`` file below ``root_keys/`` or ``tuf_keys/`` counts. Its
+key ID is the name less ``.key`` and less a ``_<role>`` suffix; that role
+replaces the ``role`` header, and the directory below ``root_keys/`` or
+``tuf_keys/``, when there is one, replaces the ``gun`` header. Files are
+migrated ``root_keys/`` first, then ``tuf_keys/``, each in ``filepath.Walk``
+order, each one replacing ``private/<id>.key``: so for one key ID the last
+legacy file with a PEM block wins, over the flat file too. A file whose
+block is not a private key notary reads is not listed.
 
 Everything goes through :mod:`offtrust.store._fs`: a link, FIFO or device
 named like a key is skipped by listings and refused by reads, never followed
@@ -46,7 +64,20 @@ class PassphraseSource(Protocol):
 
 
 _KEYID = re.compile(r"^[0-9a-f]{64}$")
-_LEGACY = re.compile(r"^([0-9a-f]{64})_(.+)\.key$")
+#: A legacy file: key ID, then (notary 0.1) ``_<role>``, where notary takes the
+#: role as the second ``_``-separated field and strips ``_<role>`` from the end.
+_LEGACY = re.compile(r"^([0-9a-f]{64})(?:_([^_]*))?\.key$")
+_LEGACY_DIRS = ("root_keys", "tuf_keys")
+#: PEM types ``notary key list`` lists (``tuf/utils/x509.go`` ``extractPrivateKeyAttributes``).
+_KEY_TYPES = frozenset(
+    {
+        "ENCRYPTED PRIVATE KEY",
+        "PRIVATE KEY",
+        "EC PRIVATE KEY",
+        "RSA PRIVATE KEY",
+        "ED25519 PRIVATE KEY",
+    }
+)
 _BASE_WITH_GUN = ("targets", "snapshot", "timestamp")
 
 
@@ -94,6 +125,14 @@ def read_pem_headers(data: bytes) -> tuple[str, dict[str, str]]:
     return m.group(1), headers
 
 
+def _has_pem(data: bytes) -> bool:
+    try:
+        read_pem_headers(data)
+    except InvalidKeyError:
+        return False
+    return True
+
+
 def _is_encrypted(pem_type: str, headers: dict[str, str]) -> bool:
     return pem_type == "ENCRYPTED PRIVATE KEY" or "ENCRYPTED" in headers.get("Proc-Type", "")
 
@@ -134,17 +173,6 @@ class KeyStore:
 
     # -- listing --------------------------------------------------------
 
-    def _info(
-        self, path: Path, keyid: str, role: str | None, gun: str | None, legacy: bool
-    ) -> KeyInfo | None:
-        try:
-            data = self._read(path)
-        except StoreError:
-            return None
-        if data is None:
-            return None
-        return self._info_of(data, path, keyid, role, gun, legacy)
-
     def _info_of(
         self,
         data: bytes,
@@ -154,15 +182,23 @@ class KeyStore:
         gun: str | None,
         legacy: bool,
     ) -> KeyInfo | None:
+        """What one key file says; *role* and *gun*, when not None, replace its headers.
+
+        None for a file with no PEM block, or a legacy one whose block is not a private key.
+        """
         try:
             pem_type, headers = read_pem_headers(data)
         except InvalidKeyError:
             return None
+        if legacy and pem_type not in _KEY_TYPES:
+            # As notary after migrating; a flat file is still listed (and
+            # refused by name when it is used).
+            return None
         # Names from a file's headers or path are shown on terminals: printable only.
         return KeyInfo(
             keyid=keyid,
-            role=_fs.show(headers.get("role", role or "")),
-            gun=_fs.show(headers.get("gun", gun or "")),
+            role=_fs.show(headers.get("role", "") if role is None else role),
+            gun=_fs.show(headers.get("gun", "") if gun is None else gun),
             path=path,
             location=self.trust.relative(path),
             encrypted=_is_encrypted(pem_type, headers),
@@ -173,12 +209,14 @@ class KeyStore:
     def _key_files(
         self, pattern: re.Pattern[str] | None = None, *, flat: bool = True, read: bool = False
     ) -> list[tuple[Path, str, bool, bytes | None]]:
-        """(path, key ID, legacy, bytes) of every regular file named like a key, in both layouts.
+        """(path, key ID, legacy, bytes) of every regular file named like a key, in all layouts.
 
-        Links, FIFOs and devices are skipped: never followed, never opened.
-        With *pattern*, only legacy files whose name it matches; without
-        *flat*, no files of the flat layout. With *read*, each file's bytes
-        (None for one that cannot be read or is over the limit).
+        The flat files come first, then the legacy ones in the order notary
+        migrates them (``root_keys/``, then ``tuf_keys/``, each walked in
+        name order, depth first). Links, FIFOs and devices are skipped: never
+        followed, never opened. With *pattern*, only legacy files whose name
+        it matches; without *flat*, no files of the flat layout. With *read*,
+        each file's bytes (None for one that cannot be read or is over the limit).
         """
         out: list[tuple[Path, str, bool, bytes | None]] = []
         private = self.trust.private
@@ -198,7 +236,7 @@ class KeyStore:
                     keyid = name[: -len(".key")]
                     if kind == _fs.FILE and name.endswith(".key") and _KEYID.match(keyid):
                         take(top, name, private / name, keyid, False)
-                for sub in ("root_keys", "tuf_keys"):
+                for sub in _LEGACY_DIRS:
                     if top.kind(sub) != _fs.DIR:
                         continue
                     with contextlib.suppress(StoreError):
@@ -214,25 +252,46 @@ class KeyStore:
             return out
         return out
 
-    def list(self) -> list[KeyInfo]:
-        """Every private key file, in both layouts, sorted by role, GUN and key ID."""
-        out: list[KeyInfo] = []
-        for path, keyid, is_legacy, data in self._key_files(read=True):
-            if data is None:
+    def _winner(self, candidates: Sequence[tuple[Path, bool, bytes | None]]) -> KeyInfo | None:
+        """The key notary 0.7 sees for one key ID, from its files in migration order.
+
+        *candidates* are (path, legacy, bytes), the flat file first, then the
+        legacy ones in the order notary migrates them. Migration writes every
+        legacy file with a PEM block over ``private/<id>.key``, so the last
+        such one wins, else the flat file. None when the winner's block is not
+        a private key notary reads (notary lists nothing then either).
+        """
+        flat = [c for c in candidates if not c[1]]
+        legacy = [c for c in candidates if c[1]]
+        for path, is_legacy, data in [*reversed(legacy), *flat]:
+            if data is None or not _has_pem(data):
                 continue
+            keyid = self._keyid_of(path, is_legacy)
             role, gun = self._legacy_names(path) if is_legacy else (None, None)
-            info = self._info_of(data, path, keyid, role, gun, is_legacy)
-            if info:
-                out.append(info)
-        # The flat file wins when notary migrated a key but left the old one.
-        unique: dict[str, KeyInfo] = {}
-        for info in out:
-            if info.keyid not in unique or unique[info.keyid].legacy:
-                unique[info.keyid] = info
-        return sorted(unique.values(), key=lambda i: (i.role, i.gun, i.keyid))
+            return self._info_of(data, path, keyid, role, gun, is_legacy)
+        return None
+
+    def _keyid_of(self, path: Path, legacy: bool) -> str:
+        if legacy:
+            m = _LEGACY.match(path.name)
+            assert m is not None
+            return m.group(1)
+        return path.name[: -len(".key")]
+
+    def list(self) -> list[KeyInfo]:
+        """Every private key, in all layouts, sorted by role, GUN and key ID (see the module)."""
+        by_id: dict[str, list[tuple[Path, bool, bytes | None]]] = {}
+        for path, keyid, is_legacy, data in self._key_files(read=True):
+            by_id.setdefault(keyid, []).append((path, is_legacy, data))
+        out = [info for info in map(self._winner, by_id.values()) if info is not None]
+        return sorted(out, key=lambda i: (i.role, i.gun, i.keyid))
 
     def find(self, keyid: str) -> KeyInfo:
         """The key with this ID, or a unique prefix of it (at least 4 characters).
+
+        A key in a legacy layout is found as notary 0.7 finds it once
+        migrated (see the module): the file it reads and the role and GUN it
+        gives the key.
 
         Raises:
             NotFoundError: no such key, or the prefix is ambiguous.
@@ -240,10 +299,16 @@ class KeyStore:
         # A full ID is looked up by path: listing reads every key file, which
         # is slow with thousands of keys and runs once per key to sign with.
         if _KEYID.match(keyid):
+            candidates = []
             for path, legacy in self._paths_of(keyid):
-                info = self._info_at(path, keyid, legacy)
-                if info is not None:
-                    return info
+                try:
+                    data = self._read(path)
+                except StoreError:
+                    data = None
+                candidates.append((path, legacy, data))
+            info = self._winner(candidates)
+            if info is not None:
+                return info
         keys = self.list()
         exact = [k for k in keys if k.keyid == keyid]
         if exact:
@@ -258,23 +323,23 @@ class KeyStore:
             hint="`offtrust key list` shows the local keys",
         )
 
-    def _info_at(self, path: Path, keyid: str, legacy: bool) -> KeyInfo | None:
-        """Like :meth:`list` does for one file: role and GUN of legacy files from their path."""
-        if not legacy:
-            return self._info(path, keyid, None, None, False)
-        role, gun = self._legacy_names(path)
-        return self._info(path, keyid, role, gun, True)
+    def _legacy_names(self, path: Path) -> tuple[str | None, str | None]:
+        """The role and GUN notary's migration writes into a legacy key file's headers.
 
-    def _legacy_names(self, path: Path) -> tuple[str | None, str]:
-        """The role (from its name) and GUN (from its directory) of a legacy key file."""
+        The role comes from a ``_<role>`` suffix of the name, the GUN from the
+        directory below ``root_keys/`` or ``tuf_keys/``; None where there is
+        none, and the file's own header stays.
+        """
         m = _LEGACY.match(path.name)
         role = m.group(2) if m else None
-        tuf_keys = self.trust.private / "tuf_keys"
-        gun = path.parent.relative_to(tuf_keys).as_posix() if tuf_keys in path.parents else ""
-        return role, gun
+        below = path.parent.relative_to(self.trust.private).parts[1:]
+        return role, "/".join(below) or None
 
     def _paths_of(self, keyid: str) -> tuple[tuple[Path, bool], ...]:
-        """Regular files that may hold *keyid*: the flat one first, then legacy ones."""
+        """Regular files that may hold *keyid*: the flat one first, then legacy ones.
+
+        The legacy ones come in the order notary migrates them (the last one wins).
+        """
         flat = f"{keyid}.key"
         out: list[tuple[Path, bool]] = []
         try:
@@ -283,11 +348,8 @@ class KeyStore:
                     out.append((self.trust.private / flat, False))
         except StoreError:
             pass
-        prefix = re.compile(re.escape(keyid) + "_")
-        legacy = [p for p, _, _, _ in self._key_files(prefix, flat=False)]
-        root_keys = [p for p in legacy if p.parent == self.trust.private / "root_keys"]
-        out += [(p, True) for p in sorted(root_keys)]
-        out += [(p, True) for p in sorted(p for p in legacy if p not in root_keys)]
+        pattern = re.compile(re.escape(keyid) + r"(?:_[^_]*)?\.key$")
+        out += [(p, True) for p, _, _, _ in self._key_files(pattern, flat=False)]
         return tuple(out)
 
     def has(self, keyid: str) -> bool:
@@ -395,9 +457,15 @@ class KeyStore:
         """Delete these key files (keys saved by a command that then failed).
 
         Raises:
-            StoreError: a file cannot be removed, or is no longer a regular file.
+            StoreError: a file cannot be removed, or is no longer a regular file,
+                or is in a legacy layout (offtrust never changes those).
         """
         for info in infos:
+            if info.legacy:
+                raise StoreError(
+                    f"{info.location}: offtrust does not change the legacy key layout",
+                    hint="notary migrates it to private/<keyid>.key on its next run",
+                )
             parts, name = self._parts(info.path)
             with self._dir(parts) as directory:
                 if directory is not None:

@@ -265,6 +265,10 @@ def _holder(fd: int) -> int | None:
     return pid
 
 
+#: notary 0.1/0.3 key directories below private/: offtrust never changes them.
+LEGACY_KEY_DIRS = frozenset({"root_keys", "tuf_keys"})
+
+
 def recover(trust: TrustDir) -> None:
     """Best effort: finish or undo what killed commands left (see :mod:`offtrust.store._fs`)."""
     with contextlib.suppress(StoreError):
@@ -278,4 +282,6 @@ def recover(trust: TrustDir) -> None:
                     if top is None:
                         continue
                     with top:
-                        _fs.recover_tree(top, prune=prune)
+                        # notary's legacy key directories are only ever read.
+                        skip = LEGACY_KEY_DIRS if parts == PRIVATE else frozenset()
+                        _fs.recover_tree(top, prune=prune, skip=skip)

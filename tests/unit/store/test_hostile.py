@@ -916,7 +916,8 @@ def test_key_names_from_headers_and_paths_are_printable(trust: Path) -> None:
     )
     legacy = trust / "private" / "tuf_keys" / "bad\nexample.com" / "app"
     legacy.mkdir(parents=True)
-    (legacy / f"{keyid}_targets.key").write_text(evil)
+    # Notary 0.3's naming: the role comes from the header.
+    (legacy / f"{keyid}.key").write_text(evil)
     rows = {k.keyid: k for k in KeyStore(TrustDir(trust)).list()}
     assert rows[keyid].gun == "bad\\nexample.com/app"
     assert rows[keyid].role == "evil\\x1b[2J"

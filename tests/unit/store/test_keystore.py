@@ -89,23 +89,28 @@ def test_list_the_legacy_layout(fs: FakeFilesystem) -> None:
         tuf_keys / "registry:5000" / "a" / "b" / f"{snapshot.keyid}_snapshot.key",
         contents=pem(snapshot),
     )
-    # Headers, when present, win over what the file name says.
+    # The file name and its directory win over the headers, as notary's
+    # migration (migrateTo0Dot4) reads them.
     fs.create_file(
         tuf_keys / "example.com" / "app" / f"{delegate.keyid}_targets.key",
         contents=pem(delegate, {"role": "targets/releases", "gun": "example.com/other"}),
     )
     rows = KeyStore(TrustDir(TRUST)).list()
-    assert [(r.role, r.gun, r.keyid) for r in rows] == [
-        ("root", "", root.keyid),
-        ("snapshot", "registry:5000/a/b", snapshot.keyid),
-        ("targets", "example.com/app", targets.keyid),
-        ("targets/releases", "example.com/other", delegate.keyid),
-    ]
+    assert sorted((r.role, r.gun, r.keyid) for r in rows) == sorted(
+        [
+            ("root", "", root.keyid),
+            ("snapshot", "registry:5000/a/b", snapshot.keyid),
+            ("targets", "example.com/app", targets.keyid),
+            ("targets", "example.com/app", delegate.keyid),
+        ]
+    )
     assert all(r.legacy for r in rows)
     assert rows[0].location == f"private/root_keys/{root.keyid}_root.key"
 
 
-def test_flat_file_wins_over_the_legacy_copy(example: KeyStore, fs: FakeFilesystem) -> None:
+def test_the_legacy_copy_wins_over_the_flat_file(example: KeyStore, fs: FakeFilesystem) -> None:
+    # notary's migration writes the legacy copy over private/<id>.key, so the
+    # legacy file is the one notary would use.
     keyid = EXAMPLE["guns"]["example.com/app"]["targets_key_id"]
     data = (TRUST / "private" / f"{keyid}.key").read_bytes()
     fs.create_file(
@@ -114,7 +119,8 @@ def test_flat_file_wins_over_the_legacy_copy(example: KeyStore, fs: FakeFilesyst
     )
     rows = [r for r in example.list() if r.keyid == keyid]
     assert len(rows) == 1
-    assert not rows[0].legacy
+    assert rows[0].legacy
+    assert rows[0].location == f"private/tuf_keys/example.com/app/{keyid}_targets.key"
 
 
 def test_a_file_that_is_not_a_key_is_skipped_but_load_names_it(
