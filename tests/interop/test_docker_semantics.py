@@ -348,7 +348,7 @@ def test_signer_remove_without_remaining_local_key_publishes_what_docker_leaves(
     (warning,) = [w for w in warnings_of(bob_away.edit.stderr) if RELEASES in w]
     assert "bob" in warning, warning
     assert witness_hint(gun).search(warning), warning
-    assert "re-signed" not in bob_away.edit.stderr
+    assert "re-signed with the remaining local keys" not in bob_away.edit.stderr
     # stage, bundle verify and publish accept it: a delegation below its threshold.
     assert bob_away.stage.returncode == 0, describe(bob_away.stage)
     assert bob_away.bundle.is_file()

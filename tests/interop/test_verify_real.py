@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -195,7 +196,7 @@ def test_verify_json_names_changed_role(
     # The file's bytes are no longer the ones the snapshot records, so
     # re-signing it (witness) is not offered: fetching it again repairs it.
     for p in sig_errors:
-        assert p["fix"] == f"offtrust fetch {repo.gun} --server URL"
+        assert p["fix"] == f"offtrust -d {shlex.quote(str(trust))} fetch {repo.gun} --server URL"
     assert_one_error_line(proc.stderr)
 
 
@@ -310,7 +311,8 @@ def test_verify_names_releases_without_valid_signature(orphaned_releases: TrustR
     proc = offtrust(repo.trust_dir, "verify", repo.gun)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert error_roles(proc.stdout) == {"targets/releases"}, proc.stdout
-    fix = f"offtrust witness {repo.gun} targets/releases"
+    # The fix can be pasted: it names the trust directory the command was given.
+    fix = f"offtrust -d {shlex.quote(str(repo.trust_dir))} witness {repo.gun} targets/releases"
     assert f"fix: {fix}" in proc.stdout
     line = assert_one_error_line(proc.stderr)
     assert f"{repo.gun}: targets/releases:" in line
