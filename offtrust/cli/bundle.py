@@ -17,6 +17,7 @@ from offtrust.cli._common import (
     JsonOption,
     context,
     info,
+    passphrases,
     print_json,
     progress,
     resolve_guns,
@@ -39,7 +40,9 @@ def status(
     all_guns: AllOption = False,
     json_: JsonOption = False,
 ) -> None:
-    """List the staged edits of each GUN (default: every GUN with staged edits).
+    """List the staged edits of each GUN (default: every GUN with edits not yet published).
+
+    Edits the published state already holds (after publish and fetch) are retired.
 
     Example: offtrust status --json
     """
@@ -55,7 +58,8 @@ def status(
         return
     for row in rows:
         if not row["staged"]:
-            typer.echo(f"{row['gun']}: nothing staged")
+            retired = " (its staged edits are published: retired)" if row.get("retired") else ""
+            typer.echo(f"{row['gun']}: nothing staged{retired}")
             continue
         typer.echo(f"{row['gun']}:" + (" (new GUN)" if row.get("new_gun") else ""))
         for role, v in row["roles"].items():
@@ -63,6 +67,13 @@ def status(
             typer.echo(f"  {role}: {before} -> v{v['staged_version']}")
         for edit in row["edits"]:
             typer.echo(f"  - {edit}")
+        if row.get("behind"):
+            fix = (
+                f"`offtrust rebase {row['gun']}` replays the edits on it"
+                if row.get("rebase")
+                else f"`offtrust reset {row['gun']}` and redo the edits"
+            )
+            warn(f"{row['gun']}: the published state moved on ({', '.join(row['behind'])}): {fix}")
 
 
 def diff(ctx: typer.Context, gun: GunArgument) -> None:
@@ -127,6 +138,8 @@ def stage(
 ) -> None:
     """Pack the staged, signed metadata into one deterministic bundle; print its sha256.
 
+    With no GUN, every GUN with edits not yet published (published ones are retired).
+
     Example: offtrust stage --output ceremony.bundle
     """
     from offtrust.errors import UsageError
@@ -159,6 +172,53 @@ def stage(
     write_output(target, data, mode=0o644)
     info(f"staged {len(packed)} GUN(s) into {output}: {', '.join(packed)}")
     typer.echo(f"sha256:{digest}  {output}")
+
+
+@writes()
+def rebase(
+    ctx: typer.Context,
+    guns: StagedGunsArgument = None,
+    all_guns: AllOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Replay the staged edits of GUNs on their newer published state (after fetch).
+
+    For when publish refused a GUN because the server moved on: fetch, rebase,
+    stage again. An edit the published state already has is skipped; one that
+    no longer applies fails the GUN and changes nothing.
+
+    Example: offtrust rebase example.com/app
+    """
+    from offtrust.ops.batch import OK, run_batch
+    from offtrust.ops.rebase import RebaseResult
+    from offtrust.ops.rebase import rebase as op
+
+    c = context(ctx)
+    names = c.trust.staged_guns() if all_guns else resolve_guns(ctx, guns, False)
+    source = passphrases()
+    batch = run_batch(
+        progress(names, "rebasing"), lambda gun: op(c, gun, source), skip_nothing_to_do=all_guns
+    )
+    results: list[RebaseResult] = []
+    for o in batch.outcomes:
+        if o.status == OK and o.value is not None:
+            results.append(o.value)
+        else:
+            results.append(RebaseResult(o.gun, o.status, _failure_text(o.error)))
+    if json_:
+        print_json({"ok": not batch.failed, "guns": [r.to_dict() for r in results]})
+    for r in results:
+        if not json_:
+            typer.echo(f"{r.gun}: {r.status}" + (f": {r.message}" if r.message else ""))
+            if r.versions:
+                info(f"{r.gun}: staged " + ", ".join(f"{k} v{v}" for k, v in r.versions.items()))
+        for skipped in r.skipped:
+            warn(f"{r.gun}: skipped {skipped}")
+        for w in r.warnings:
+            warn(f"{r.gun}: {w}")
+    error = _batch_error(batch, "rebase")
+    if error is not None:
+        raise error
 
 
 def _read_bundle_file(path: Path) -> Any:
@@ -409,6 +469,7 @@ def register(app: typer.Typer) -> None:
     app.command("diff")(diff)
     app.command("reset")(reset)
     app.command("stage")(stage)
+    app.command("rebase")(rebase)
     app.add_typer(bundle_app, name="bundle")
     app.command("fetch")(fetch)
     app.command("publish")(publish)

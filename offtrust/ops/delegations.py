@@ -125,6 +125,7 @@ def signer_add(
     _add_role_keys(targets, RELEASES, keys, None, None, all_paths=True)
     ids = ", ".join(k.keyid[:12] for k in keys)
     editor.note(f"signer add {name} ({ids})")
+    editor.record({"op": "signer_add", "name": name, "keys": [k.to_dict() for k in keys]})
     return editor.commit()
 
 
@@ -159,6 +160,7 @@ def signer_remove(
             _remove_keys(targets, releases, gone)
     _remove_role(editor, targets, role)
     editor.note(f"signer remove {name}")
+    editor.record({"op": "signer_remove", "name": name, "force": force})
     warnings = _resign_after_key_removal(editor, [RELEASES])
     result = editor.commit()
     result.warnings += warnings
@@ -247,6 +249,16 @@ def delegation_add(
     created = _add_role_keys(parent, role, keys, paths, threshold, all_paths=all_paths)
     what = "create" if created else "update"
     editor.note(f"delegation {what} {role} (+{len(keys)} key(s))")
+    editor.record(
+        {
+            "op": "delegation_add",
+            "role": role,
+            "keys": [k.to_dict() for k in keys],
+            "paths": list(paths or []),
+            "all_paths": all_paths,
+            "threshold": threshold,
+        }
+    )
     return editor.commit()
 
 
@@ -275,6 +287,7 @@ def delegation_remove(
         _remove_role(editor, parent, role)
         editor.note(f"delegation remove {role}")
         warnings = []
+    editor.record({"op": "delegation_remove", "role": role, "keyids": list(keyids)})
     result = editor.commit()
     result.warnings += warnings
     return result
@@ -304,6 +317,7 @@ def delegation_purge(
     if not touched:
         raise NothingToDoError(f"no delegation of {gun} lists key {keyid}")
     editor.note(f"delegation purge {keyid[:12]} from {', '.join(touched)}")
+    editor.record({"op": "delegation_purge", "keyid": keyid})
     warnings = _resign_after_key_removal(editor, touched)
     result = editor.commit()
     result.warnings += warnings
@@ -325,4 +339,5 @@ def witness(
             raise NotFoundError(f"no delegation {role} in {gun}")
         editor.mark(role)
         editor.note(f"witness {role}")
+    editor.record({"op": "witness", "roles": list(roles)})
     return editor.commit()

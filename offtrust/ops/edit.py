@@ -105,6 +105,7 @@ class Editor:
         self.removed: set[str] = set()
         self.new_gun = new_gun
         self.edits: list[str] = []
+        self.ops: list[dict[str, Any]] = []
         self._working: set[str] = set()
         self._new_keys: list[tuple[PrivateKey, str, str]] = []
         # Lifetime of every document this edit signs (notary's defaults if None).
@@ -202,6 +203,10 @@ class Editor:
     def note(self, text: str) -> None:
         """Record a human description of the edit for ``status``."""
         self.edits.append(text)
+
+    def record(self, op: dict[str, Any]) -> None:
+        """Record the edit as a replayable operation for ``rebase`` (:mod:`offtrust.ops.rebase`)."""
+        self.ops.append(op)
 
     def drop_role(self, role: str) -> None:
         """Forget a delegation's document (and its descendants') in the staged view."""
@@ -327,6 +332,7 @@ class Editor:
             new_gun=self.new_gun,
         )
         info.edits.extend(self.edits)
+        info.add_ops(self.ops)
         saved = []
         try:
             for key, role, key_gun in self._new_keys:
@@ -471,4 +477,6 @@ def resign(
     for role in roles:
         editor.mark(role)
         editor.note(f"resign {role}")
+    seconds = None if expires_in is None else int(expires_in.total_seconds())
+    editor.record({"op": "resign", "roles": list(roles), "expires_seconds": seconds})
     return editor.commit()

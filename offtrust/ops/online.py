@@ -189,21 +189,26 @@ def fetch_gun(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
     warnings += [f"{r}: skipped (fails verification), not written" for r in skipped]
     roles = {r: md for r, md in state.roles.items() if r not in skipped}
     repos.write_published(gun, {role: md.to_bytes() for role, md in roles.items()})
-    info = repos.staged_info(gun)
-    if info is not None:
-        moved = [
-            r
-            for r, v in info.base.items()
-            if r in roles and roles[r].signed.version != v and r not in (SNAPSHOT, TIMESTAMP)
-        ]
+    message = ""
+    if repos.retire(gun):
+        message = "the staged edits are published now: retired, nothing left to carry back"
+    elif (info := repos.staged_info(gun)) is not None and not info.new_gun:
+        from offtrust.ops.staging import moved_roles
+
+        moved = moved_roles(ctx, gun, info.base)
         if moved:
+            fix = (
+                f"`offtrust rebase {gun}` replays them on the new state"
+                if info.ops is not None
+                else f"`offtrust reset {gun}` and redo them (they cannot be replayed)"
+            )
             warnings.append(
-                f"staged edits were built on older versions of {', '.join(sorted(moved))}; "
-                f"`offtrust reset {gun}` and redo them"
+                f"staged edits were built on older versions of {', '.join(sorted(moved))}; {fix}"
             )
     return GUNResult(
         gun,
         "fetched",
+        message,
         roles={r: md.signed.version for r, md in sorted(roles.items())},
         warnings=warnings,
     )

@@ -7,24 +7,33 @@ import json
 from typing import Any
 
 from offtrust.errors import ConflictError, NotFoundError, VerificationError
-from offtrust.model.metadata import ROOT, Metadata
+from offtrust.model.metadata import ROOT, TIMESTAMP, Metadata
 from offtrust.model.repository import RepoState
 from offtrust.ops.context import Context
 from offtrust.ops.verify import check_publishable, verify_state
 
 
 def staged_guns(ctx: Context) -> list[str]:
-    return ctx.trust.staged_guns()
+    """GUNs with staged edits not yet published (a published staged layer is retired)."""
+    return [gun for gun in ctx.trust.staged_guns() if ctx.repos.staged_files(gun)]
 
 
 def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
-    """Per staged GUN: which roles changed, versions published → staged, and the edits."""
+    """Per staged GUN: which roles changed, versions published → staged, and the edits.
+
+    Without *guns*, only GUNs with edits not yet published; a named GUN whose
+    staged edits are all published says so (``retired``: the next writing
+    command on it, ``fetch`` or ``rebase``, drops them). ``behind`` lists the
+    roles whose published version moved past the one the edits were built on
+    (``rebase`` replays them; ``rebase`` is False when they cannot be replayed).
+    """
     out: list[dict[str, Any]] = []
     for gun in guns if guns is not None else staged_guns(ctx):
         info = ctx.repos.staged_info(gun)
         files = ctx.repos.staged_files(gun)
         if info is None and not files:
-            out.append({"gun": gun, "staged": False, "roles": {}, "edits": []})
+            retired = ctx.repos.staged_published(gun)
+            out.append({"gun": gun, "staged": False, "retired": retired, "roles": {}, "edits": []})
             continue
         state = ctx.repos.load(gun)
         roles = {}
@@ -34,16 +43,36 @@ def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
                 "published_version": (info.base.get(role) if info else None),
                 "staged_version": md.signed.version if md is not None else None,
             }
+        new_gun = bool(info and info.new_gun)
+        behind = [] if info is None or new_gun else moved_roles(ctx, gun, info.base)
         out.append(
             {
                 "gun": gun,
                 "staged": True,
-                "new_gun": bool(info and info.new_gun),
+                "retired": False,
+                "new_gun": new_gun,
                 "roles": roles,
                 "edits": list(info.edits) if info else [],
+                "behind": behind,
+                "rebase": bool(info and info.ops is not None and not new_gun),
             }
         )
     return out
+
+
+def moved_roles(ctx: Context, gun: str, base: dict[str, int]) -> list[str]:
+    """Staged roles (and root) whose published version moved past the staged edits' base.
+
+    These are what ``publish`` would refuse; a role the edits did not touch
+    (or the server-signed snapshot) may move on without a conflict.
+    """
+    repos = ctx.repos
+    if not repos.has_published(gun):
+        return []
+    state = repos.load(gun)
+    current = {r: md.signed.version for r, md in state.published.items()}
+    roles = {ROOT, *state.staged} - {TIMESTAMP}
+    return sorted(r for r in roles if base.get(r) != current.get(r))
 
 
 def pretty_document(md: Metadata[Any] | None) -> list[str]:
@@ -104,6 +133,48 @@ def check_stageable(ctx: Context, state: RepoState) -> list[str]:
     return check_publishable(ctx, state, verify_state(ctx, state))
 
 
+def _check_base(
+    ctx: Context,
+    gun: str,
+    state: RepoState,
+    base: dict[str, int],
+    new_gun: bool,
+    *,
+    rebase: bool,
+) -> None:
+    """Refuse to pack edits built on a published state that has moved on since.
+
+    Raises:
+        ConflictError: naming the role and the versions, and ``rebase`` (or
+            ``reset``, when the edits cannot be replayed) as the fix.
+    """
+    fix = (
+        f"`offtrust rebase {gun}` replays the edits on it"
+        if rebase
+        else f"`offtrust reset {gun}` and redo the edits"
+    )
+    if new_gun:
+        if state.published.get(ROOT) is not None:
+            raise ConflictError(
+                f"cannot stage {gun}: the edits create it, but the published state now holds it",
+                hint=f"`offtrust reset {gun}` and redo the edits",
+            )
+        return
+    if state.published.get(ROOT) is None:
+        return
+    current = {r: md.signed.version for r, md in state.published.items()}
+    roles = [ROOT, *sorted(r for r in state.staged if r not in (ROOT, TIMESTAMP))]
+    for role in roles:
+        if base.get(role) != current.get(role):
+            was = f"v{base[role]}" if role in base else "no file"
+            now = f"v{current[role]}" if role in current else "none"
+            raise ConflictError(
+                f"cannot stage {gun}: the edits were built on {role} {was}, but the published "
+                f"{role} is now {now}",
+                hint=fix,
+            )
+
+
 def build_bundle(
     ctx: Context, guns: list[str] | None = None, *, warnings: list[str] | None = None
 ) -> tuple[bytes, list[str]]:
@@ -121,34 +192,33 @@ def build_bundle(
     names = guns if guns else staged_guns(ctx)
     if not names:
         raise NotFoundError(
-            "nothing is staged", hint="edit something first, e.g. `offtrust signer add`"
+            "nothing is staged (edits already published are retired)",
+            hint="edit something first, e.g. `offtrust signer add`",
         )
     entries = []
     for gun in names:
         files = ctx.repos.staged_files(gun)
         if not files:
+            if ctx.repos.staged_published(gun):
+                raise NotFoundError(
+                    f"{gun} has no staged edits left to carry back: they are published"
+                )
             raise NotFoundError(f"{gun} has no staged edits")
         info = ctx.repos.staged_info(gun)
         state = ctx.repos.load(gun)
+        base = dict(info.base) if info else {}
+        trusted_root = state.published.get(ROOT)
+        new_gun = bool(info and info.new_gun)
+        # A published state that moved on first: its fix (rebase) is not the verifier's.
+        _check_base(
+            ctx, gun, state, base, new_gun, rebase=info is not None and info.ops is not None
+        )
         try:
             notes = check_stageable(ctx, state)
         except VerificationError as e:
             raise type(e)(f"cannot stage {e.message}", hint=e.hint) from e
         if warnings is not None:
             warnings.extend(f"{gun}: {note}" for note in notes)
-        base = dict(info.base) if info else {}
-        trusted_root = state.published.get(ROOT)
-        new_gun = bool(info and info.new_gun)
-        if (
-            trusted_root is not None
-            and not new_gun
-            and base.get(ROOT) != trusted_root.signed.version
-        ):
-            raise ConflictError(
-                f"cannot stage {gun}: the edits were built on root v{base.get(ROOT)}, but "
-                f"the published root is now v{trusted_root.signed.version}",
-                hint=f"`offtrust reset {gun}` and redo the edits",
-            )
         bundle_files = {}
         for role in [*state.roles]:
             md = state.roles[role]

@@ -109,6 +109,7 @@ def target_add(
             length=size, hashes={"sha256": base64.b64encode(raw).decode("ascii")}
         )
     editor.note(f"target add {tag} → {digest} into {', '.join(roles)}")
+    editor.record({"op": "target_add", "tag": tag, "digest": digest, "size": size, "role": role})
     return editor.commit()
 
 
@@ -142,4 +143,5 @@ def target_remove(
     for name in roles:
         del editor.targets(name).files()[tag]
     editor.note(f"target remove {tag} from {', '.join(roles)}")
+    editor.record({"op": "target_remove", "tag": tag, "role": role})
     return editor.commit()

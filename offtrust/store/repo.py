@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +83,38 @@ def parse_metadata(data: bytes, role: str, source: str) -> Metadata[Any]:
 
 @dataclass
 class StagedInfo:
-    """What ``state.json`` records for a GUN's staged edits."""
+    """What ``state.json`` records for a GUN's staged edits.
+
+    ``base``: the published versions the edits were built on; ``edits``: one
+    human line each (``status``); ``ops``: the edits as replayable operations
+    (one small dict per edit command, see :mod:`offtrust.ops.rebase`), or None
+    when some edit has none (written by offtrust before ``rebase``, or by a
+    command that records none): such a GUN cannot be rebased.
+    """
 
     base: dict[str, int]
     edits: list[str]
     new_gun: bool = False
+    ops: list[dict[str, Any]] | None = field(default_factory=list)
+
+    def add_ops(self, ops: list[dict[str, Any]]) -> None:
+        """Record the operations of one edit; an edit without any makes the GUN unreplayable."""
+        if self.ops is None:
+            return
+        if not ops:
+            self.ops = None
+            return
+        self.ops.extend(dict(op) for op in ops)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "base": dict(sorted(self.base.items())),
             "edits": list(self.edits),
             "new_gun": self.new_gun,
         }
+        if self.ops:  # none recorded (or None): read back as unreplayable
+            out["ops"] = [dict(op) for op in self.ops]
+        return out
 
 
 class RepoStore:
@@ -184,6 +204,8 @@ class RepoStore:
         with contextlib.ExitStack() as stack:
             pub_dir = stack.enter_context(self._generation(TUF, gun))
             stg_dir = stack.enter_context(self._generation(STAGED, gun)) if staged else None
+            if stg_dir is not None and _is_published(self, pub_dir, stg_dir):
+                stg_dir = None  # retired: every staged file is on the published side
             if pub_dir is None and stg_dir is None:
                 raise NotFoundError(
                     f"no trust data for {gun} in {self.trust.path}",
@@ -205,11 +227,24 @@ class RepoStore:
         return f"check --trust-dir, or run `offtrust fetch {gun} --server URL`"
 
     def _load(self, gun: str, pub_dir: _fs.Dir | None, stg_dir: _fs.Dir | None) -> RepoState:
+        return self._merge(
+            gun,
+            lambda role: self._read_role(pub_dir, role),
+            lambda role: self._read_role(stg_dir, role),
+        )
+
+    @staticmethod
+    def _merge(
+        gun: str,
+        read_published: Callable[[str], Metadata[Any] | None],
+        read_staged: Callable[[str], Metadata[Any] | None],
+    ) -> RepoState:
+        """The published documents of *gun* with the staged ones over them."""
         state = RepoState(gun=gun)
 
         def take(role: str) -> None:
-            pub = self._read_role(pub_dir, role)
-            stg = self._read_role(stg_dir, role)
+            pub = read_published(role)
+            stg = read_staged(role)
             if pub is not None:
                 state.published[role] = pub
             if stg is not None:
@@ -263,6 +298,9 @@ class RepoStore:
     def staged_info(self, gun: str) -> StagedInfo | None:
         """What the staged edits of *gun* were built on, or None when nothing is staged.
 
+        A staged layer that is all on the published side (see
+        :meth:`staged_published`) counts as nothing staged.
+
         Raises:
             InvalidMetadataError: the state file is broken.
             UnreadableInputError: it is a link, a special file or too large.
@@ -275,7 +313,9 @@ class RepoStore:
             generation = parent.open_dir(name)
             if generation is None:
                 return None
-            with generation:
+            with generation, self._generation(TUF, gun) as published:
+                if _is_published(self, published, generation):
+                    return None
                 data = generation.read(STATE_FILE, _fs.METADATA_LIMIT)
                 if data is not None:
                     found = (data, generation.where(STATE_FILE))
@@ -288,19 +328,14 @@ class RepoStore:
             return None
         data, where = found
         try:
-            parsed = json.loads(data)
-            return StagedInfo(
-                base={str(k): int(v) for k, v in parsed.get("base", {}).items()},
-                edits=[str(e) for e in parsed.get("edits", [])],
-                new_gun=bool(parsed.get("new_gun", False)),
-            )
+            return parse_staged_info(data)
         except (ValueError, TypeError, AttributeError, RecursionError) as e:
             raise InvalidMetadataError(
                 f"{where}: unreadable staged state: {_fs.show(str(e))}"
             ) from e
 
     def staged_files(self, gun: str) -> dict[str, Path]:
-        """Role name → path of every staged metadata file of *gun*.
+        """Role name → path of every staged metadata file of *gun* (none once all published).
 
         Raises:
             UnreadableInputError: a link or special file is among them.
@@ -309,6 +344,9 @@ class RepoStore:
         with self._generation(STAGED, gun) as generation:
             if generation is None:
                 return out
+            with self._generation(TUF, gun) as published:
+                if _is_published(self, published, generation):
+                    return out
             # The metadata directory, or the .old+ an interrupted switch left.
             directory = self.trust.path / generation.label
             for rel, _, leaf in generation.files():
@@ -316,6 +354,33 @@ class RepoStore:
                     continue
                 out[rel[: -len(".json")]] = directory / rel
         return dict(sorted(out.items()))
+
+    def staged_published(self, gun: str) -> bool:
+        """Every staged file of *gun* is on the published side: the edits reached the server.
+
+        The retire rule: each staged document is byte for byte the published
+        one, except the snapshot, which also counts once the published snapshot
+        is at its version or past it (a later publisher signed a newer one).
+        A staged layer with a document the published side lacks or holds in
+        other bytes (not yet published, or the server moved on: a conflict for
+        ``rebase``) is not published. Readers (``status``, ``stage``,
+        ``inspect``, ``diff``, edits) treat a published staged layer as absent;
+        writers drop it (:meth:`retire`).
+
+        Raises:
+            UnreadableInputError: a link or special file is in the way.
+        """
+        with self._generation(STAGED, gun) as staged, self._generation(TUF, gun) as published:
+            return staged is not None and _is_published(self, published, staged)
+
+    def retire(self, gun: str) -> bool:
+        """Drop the staged layer of *gun* when it is all published (one rename); True if it was.
+
+        Raises:
+            UnreadableInputError: a link or special file is in the way (nothing is changed).
+            StoreError: the staged generation cannot be removed.
+        """
+        return self.staged_published(gun) and self.reset(gun)
 
     def write_staged(
         self,
@@ -334,8 +399,24 @@ class RepoStore:
         """
         files = {check_role_path(role) + ".json": data for role, data in documents.items()}
         dropped = {check_role_path(role) + ".json" for role in remove}
-        files[STATE_FILE] = (json.dumps(info.to_dict(), indent=2, sort_keys=True) + "\n").encode()
-        self._commit(STAGED, gun, files, keep=lambda rel: rel.endswith(".json"), drop=dropped)
+        files[STATE_FILE] = _state_bytes(info)
+        # A staged layer the published side already holds is retired: start afresh.
+        kept = not self.staged_published(gun)
+        self._commit(
+            STAGED, gun, files, keep=lambda rel: kept and rel.endswith(".json"), drop=dropped
+        )
+
+    def replace_staged(self, gun: str, documents: dict[str, bytes], info: StagedInfo) -> None:
+        """Make *documents* (and *info*) the whole staged layer of *gun*, in one rename.
+
+        Nothing of the current staged layer is kept (``rebase``).
+
+        Raises:
+            StoreError: nothing was written.
+        """
+        files = {check_role_path(role) + ".json": data for role, data in documents.items()}
+        files[STATE_FILE] = _state_bytes(info)
+        self._commit(STAGED, gun, files, keep=lambda rel: False)
 
     def _commit(
         self,
@@ -420,6 +501,148 @@ class RepoStore:
         """
         files = {check_role_path(role) + ".json": data for role, data in documents.items()}
         self._commit(TUF, gun, files, keep=lambda rel: True)
+
+
+def _state_bytes(info: StagedInfo) -> bytes:
+    return (json.dumps(info.to_dict(), indent=2, sort_keys=True) + "\n").encode()
+
+
+def parse_staged_info(data: bytes) -> StagedInfo:
+    """A ``state.json``; one without ``ops`` (offtrust before ``rebase``) has ``ops`` None.
+
+    Raises:
+        ValueError, TypeError, AttributeError, RecursionError: it is malformed.
+    """
+    parsed = json.loads(data)
+    ops = parsed.get("ops")
+    if ops is not None:
+        if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+            raise TypeError("ops must be a list of objects")
+        ops = [dict(op) for op in ops]
+    return StagedInfo(
+        base={str(k): int(v) for k, v in parsed.get("base", {}).items()},
+        edits=[str(e) for e in parsed.get("edits", [])],
+        new_gun=bool(parsed.get("new_gun", False)),
+        ops=ops,
+    )
+
+
+def _signed_version(data: bytes) -> int | None:
+    try:
+        version = json.loads(data)["signed"]["version"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def _is_published(store: RepoStore, published: _fs.Dir | None, staged: _fs.Dir) -> bool:
+    """The retire rule (see :meth:`RepoStore.staged_published`) on open generations."""
+    if published is None:
+        return False
+    seen = False
+    for rel, directory, leaf in staged.files():
+        if rel == STATE_FILE or not rel.endswith(".json") or leaf.startswith("."):
+            continue
+        data = directory.read(leaf, _fs.METADATA_LIMIT)
+        found = store._read(published, rel)
+        if data is None or found is None:
+            return False
+        if found[0] != data:
+            if rel != SNAPSHOT + ".json":
+                return False
+            ours, theirs = _signed_version(data), _signed_version(found[0])
+            if ours is None or theirs is None or theirs < ours:
+                return False
+        seen = True
+    return seen
+
+
+class ScratchRepoStore(RepoStore):
+    """A :class:`RepoStore` whose staged layer of one GUN lives in memory, over an empty one.
+
+    ``rebase`` replays edits into it through the ordinary operations (every
+    edit writes its staged layer here, not to disk), then :meth:`commit`
+    switches the result in with one rename: a failure or a kill midway
+    changes nothing on disk.
+    """
+
+    def __init__(self, trust: TrustDir, gun: str) -> None:
+        super().__init__(trust)
+        self.gun = gun
+        self.documents: dict[str, bytes] = {}
+        self.info: StagedInfo | None = None
+
+    def _read_memory(self, role: str) -> Metadata[Any] | None:
+        data = self.documents.get(role)
+        if data is None:
+            return None
+        return parse_metadata(data, role, f"staged (rebase):{self.gun}/{role}.json")
+
+    def load(self, gun: str, *, staged: bool = True) -> RepoState:
+        if gun != self.gun or not staged:
+            return super().load(gun, staged=staged)
+        with self._generation(TUF, gun) as published:
+            if published is None and not self.documents:
+                return super().load(gun, staged=False)  # raises NotFoundError
+            return self._merge(
+                gun,
+                lambda role: self._read_role(published, role),
+                self._read_memory,
+            )
+
+    def has_gun(self, gun: str) -> bool:
+        if gun == self.gun and self.documents:
+            return True
+        return self.has_published(gun) if gun == self.gun else super().has_gun(gun)
+
+    def staged_info(self, gun: str) -> StagedInfo | None:
+        if gun != self.gun:
+            return super().staged_info(gun)
+        return None if self.info is None else parse_staged_info(_state_bytes(self.info))
+
+    def staged_files(self, gun: str) -> dict[str, Path]:
+        if gun != self.gun:
+            return super().staged_files(gun)
+        where = self.trust.path / "(rebase)"
+        return {role: where / f"{role}.json" for role in sorted(self.documents)}
+
+    def staged_published(self, gun: str) -> bool:
+        return False if gun == self.gun else super().staged_published(gun)
+
+    def write_staged(
+        self,
+        gun: str,
+        documents: dict[str, bytes],
+        info: StagedInfo,
+        remove: list[str] | tuple[str, ...] = (),
+    ) -> None:
+        if gun != self.gun:
+            raise StoreError(f"rebase of {self.gun} cannot stage edits of {gun}")
+        for role in remove:
+            check_role_path(role)
+            self.documents.pop(role, None)
+        for role, data in documents.items():
+            check_role_path(role)
+            self.documents[role] = data
+        self.info = parse_staged_info(_state_bytes(info))
+
+    def reset(self, gun: str) -> bool:
+        if gun != self.gun:
+            raise StoreError(f"rebase of {self.gun} cannot reset {gun}")
+        had = bool(self.documents)
+        self.documents, self.info = {}, None
+        return had
+
+    def commit(self) -> None:
+        """Switch the replayed staged layer in (or drop the staged layer when it is empty).
+
+        Raises:
+            StoreError: nothing was changed.
+        """
+        if not self.documents or self.info is None:
+            RepoStore(self.trust).reset(self.gun)
+            return
+        RepoStore(self.trust).replace_staged(self.gun, self.documents, self.info)
 
 
 def read_server_keys(trust: TrustDir, gun: str) -> dict[str, dict[str, Any]]:

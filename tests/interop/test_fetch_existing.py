@@ -326,7 +326,8 @@ def test_fetch_with_staged_edits_on_a_moved_base_warns(
     assert len(warnings) == 1, describe(proc)
     assert "built on older versions" in warnings[0]
     assert "targets/releases" in warnings[0]
-    assert f"offtrust reset {repo.gun}" in warnings[0]
+    # The pasteable command that replays the staged edits on the new state.
+    assert f"`offtrust -d {copy} rebase {repo.gun}`" in warnings[0]
     # The published state is refreshed all the same.
     assert_matches_server(repo.server, copy, repo.gun)
 
