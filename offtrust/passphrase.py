@@ -17,6 +17,28 @@ from offtrust.errors import PassphraseRequiredError, WrongPassphraseError
 DOCKER_ROOT = "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE"
 DOCKER_REPOSITORY = "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE"
 
+#: notary's rule for a new key's passphrase.
+MIN_LENGTH = 8
+#: Tries at a new passphrase (too short, or the two entries differ); notary
+#: gives up after its fourth.
+NEW_ATTEMPTS = 4
+RETRY = "Passphrase incorrect. Please retry."
+TOO_SHORT = (
+    "Passphrase is too short. Please use a password manager to generate and store "
+    "a good random passphrase."
+)
+MISMATCH = "Passphrases do not match. Please retry."
+
+
+def display_role(role: str) -> str:
+    """The key's name in a prompt, in docker's words.
+
+    docker trust's alias map (``cli/trust``) calls the targets and snapshot
+    keys "repository" keys; the root key and a signer's key (``jeff``) keep
+    their names, as in "Enter passphrase for new jeff key with ID 9deed25:".
+    """
+    return "repository" if role in ("targets", "snapshot", "timestamp") else role
+
 
 def variables_for(role: str) -> list[str]:
     """The environment variables tried, in order, for a key of *role*."""
@@ -52,6 +74,8 @@ class Passphrases:
         self.environ = os.environ if environ is None else environ
         self.interactive = is_interactive() if interactive is None else interactive
         self._prompt = prompt
+        #: Lines for the user between prompts ("Passphrase incorrect. ...").
+        self.say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
 
     def _ask(self, text: str) -> str:
         """The answer to a hidden prompt.
@@ -98,14 +122,22 @@ class Passphrases:
                 f"key {keyid[:12]} (role {role}) is encrypted and there is no terminal to ask "
                 f"on: set {variables_for(role)[0]}",
             )
-        return self._ask(f"Enter passphrase for {role} key with ID {keyid[:7]}: ")
+        if attempt > len(candidates):
+            # The passphrase typed at the previous prompt was wrong (a wrong
+            # variable is not the user's typing: no retry message for it).
+            self.say(RETRY)
+        return self._ask(f"Enter passphrase for {display_role(role)} key with ID {keyid[:7]}: ")
 
     def new(self, role: str, keyid: str) -> str:
         """The passphrase to encrypt a new key with (asked twice on a terminal).
 
+        As notary asks: a passphrase shorter than :data:`MIN_LENGTH` is refused
+        before it is asked again, and a mismatch or a short one is retried, up
+        to :data:`NEW_ATTEMPTS` times.
+
         Raises:
-            PassphraseRequiredError: no variable and no terminal, or the two
-                entries differ.
+            PassphraseRequiredError: no variable and no terminal, or no good
+                passphrase after every try.
         """
         candidates = self._candidates(role)
         if candidates:
@@ -115,11 +147,18 @@ class Passphrases:
                 f"a passphrase is needed for the new {role} key and there is no terminal to "
                 f"ask on: set {variables_for(role)[0]}",
             )
-        first = self._ask(f"Enter passphrase for new {role} key with ID {keyid[:7]}: ")
-        second = self._ask(f"Repeat passphrase for new {role} key with ID {keyid[:7]}: ")
-        if first != second:
-            raise PassphraseRequiredError("the passphrases do not match")
-        if len(first) < 8:
-            # notary refuses passphrases shorter than 8 characters.
-            raise PassphraseRequiredError("passphrase is too short (8 characters at least)")
-        return first
+        name = display_role(role)
+        for _attempt in range(NEW_ATTEMPTS):
+            first = self._ask(f"Enter passphrase for new {name} key with ID {keyid[:7]}: ")
+            if len(first) < MIN_LENGTH:
+                # Checked before asking to repeat it, as notary does.
+                self.say(TOO_SHORT)
+                continue
+            second = self._ask(f"Repeat passphrase for new {name} key with ID {keyid[:7]}: ")
+            if first == second:
+                return first
+            self.say(MISMATCH)
+        raise PassphraseRequiredError(
+            f"no passphrase for the new {role} key after {NEW_ATTEMPTS} tries "
+            f"(at least {MIN_LENGTH} characters, typed twice)"
+        )

@@ -56,12 +56,114 @@ def report_internal_error(error: BaseException) -> None:
     sys.stderr.write(f"hint: {INTERNAL_ERROR_HINT}\n")
 
 
+def _usage_hint(ctx: Any) -> str:
+    """``offtrust COMMAND --help`` for the command a usage error is about."""
+    names: list[str] = []
+    while ctx is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    # The root's name is how it was started (``python -m offtrust``, a path):
+    # the hint names the installed command instead.
+    return " ".join(["offtrust", *[n for n in reversed(names[:-1]) if n], "--help"])
+
+
+def _usage_message(error: Any) -> str:
+    """Click's wording of a usage error, in the contract's one-line form."""
+    kind = type(error).__name__
+    param = getattr(error, "param", None)
+    if kind == "MissingParameter" and param is not None:
+        if getattr(param, "param_type_name", "") == "argument":
+            return f"missing argument {param.human_readable_name}"
+        opts = getattr(param, "opts", None) or [param.name or "?"]
+        return f"missing option {max(opts, key=len)}"
+    if kind == "NoSuchOption":
+        text = f"no such option: {error.option_name}"
+        possibilities = sorted(getattr(error, "possibilities", None) or [])
+        if possibilities:
+            text += f" (did you mean {' or '.join(possibilities)}?)"
+        return text
+    if kind == "BadParameter" or (param is not None and kind != "UsageError"):
+        name = param.human_readable_name if param is not None else "a value"
+        if param is not None and getattr(param, "param_type_name", "") == "option":
+            name = max(param.opts or [name], key=len)
+        return f"invalid value for {name}: {_plain(error.message)}"
+    return _plain(error.format_message())
+
+
+def _plain(text: str) -> str:
+    """One line, starting in lower case, with no final full stop."""
+    line = " ".join(str(text).split())
+    if line[:1].isupper() and not line[1:2].isupper():
+        line = line[0].lower() + line[1:]
+    return line.rstrip(".")
+
+
+def report_usage_error(error: Any) -> int:
+    """Print a usage error of the command-line framework as one line and a hint.
+
+    Returns:
+        The exit status: 2, the contract's status for bad usage.
+    """
+    if type(error).__name__ == "NoArgsIsHelpError":
+        # A bare group (``offtrust key``): its help is the answer, as usage.
+        error.show()
+        return 2
+    sys.stderr.write(f"offtrust: error: {_usage_message(error)}\n")
+    sys.stderr.write(f"hint: {_usage_hint(getattr(error, 'ctx', None))}\n")
+    return 2 if type(error).__name__ != "FileError" else int(error.exit_code)
+
+
+#: The framework's usage errors (missing argument, bad value, no such option).
+_CLICK_EXCEPTION: tuple[type[BaseException], ...] = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+def _summary(help_text: str | None) -> str:
+    """The first paragraph of a command's help, on one line: its whole summary."""
+    first = (help_text or "").strip().split("\n\n")[0]
+    return " ".join(first.split())
+
+
+def _polish(command: Any) -> None:
+    """Help that reads the same with every supported typer version.
+
+    Each command's summary in its group's list is its whole first paragraph
+    (wrapped, never cut with "..." at 80 columns), and no option shows an
+    automatic ``[default: ...]``: the help text says the default in words
+    where there is one, and an empty or placeholder default (``--output``
+    required by the command, ``--dir`` meaning here) would only mislead.
+    """
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") == "option":
+            param.show_default = False
+    for sub in (getattr(command, "commands", None) or {}).values():
+        if not sub.short_help:
+            sub.short_help = _summary(sub.help)
+        _polish(sub)
+
+
 class OfftrustGroup(TyperGroup):
     """The root group: the single catch point for offtrust errors."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _polish(self)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # Usage errors of the root's own options (``offtrust --bogus``).
+        try:
+            return super().make_context(*args, **kwargs)
+        except _CLICK_EXCEPTION as e:
+            raise typer.Exit(report_usage_error(e)) from None
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
+        except _CLICK_EXCEPTION as e:
+            if _debugging(ctx):
+                raise
+            raise typer.Exit(report_usage_error(e)) from None
         except OfftrustError as e:
             if _debugging(ctx):
                 raise
@@ -90,7 +192,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
 

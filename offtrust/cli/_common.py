@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -16,8 +17,34 @@ import typer
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 AllOption = Annotated[bool, typer.Option("--all", help="Every GUN in the trust directory.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-GunArgument = Annotated[str, typer.Argument(help="The GUN, e.g. example.com/app.")]
-GunsArgument = Annotated[list[str] | None, typer.Argument(help="GUNs, e.g. example.com/app.")]
+
+
+def complete_gun(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of a GUN: the GUNs of the trust directory given by -d, or the default.
+
+    Never fails: a missing or unreadable trust directory completes nothing.
+    """
+    from offtrust.store.layout import TrustDir
+
+    given = None
+    node: Any = ctx
+    while node is not None and given is None:
+        given = (node.params or {}).get("trust_dir")
+        node = node.parent
+    try:
+        guns = TrustDir(Path(given or default_trust_dir())).all_guns()
+    except Exception:  # noqa: BLE001 - completion must never print a traceback
+        return []
+    return [gun for gun in guns if gun.startswith(incomplete)]
+
+
+GunArgument = Annotated[
+    str, typer.Argument(help="The GUN, e.g. example.com/app.", autocompletion=complete_gun)
+]
+GunsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="GUNs, e.g. example.com/app.", autocompletion=complete_gun),
+]
 
 
 def default_trust_dir() -> Path:
@@ -200,10 +227,25 @@ def resolve_guns(
 
 
 def passphrases() -> Any:
-    """The passphrase source of the contract: variables, then a hidden prompt."""
+    """The passphrase source of the contract: variables, then a hidden prompt.
+
+    The prompt and what is said between prompts pause the progress bar.
+    """
     from offtrust.passphrase import Passphrases
 
-    return Passphrases()
+    def prompt(text: str) -> str:
+        import getpass
+
+        with paused():
+            return getpass.getpass(text, stream=sys.stderr)
+
+    def say(line: str) -> None:
+        with paused():
+            sys.stderr.write(line + "\n")
+
+    source = Passphrases(prompt=prompt)
+    source.say = say
+    return source
 
 
 def is_interactive() -> bool:
@@ -224,7 +266,9 @@ def confirm(question: str, *, yes: bool, hint: str = "use --yes") -> None:
         return
     if not is_interactive():
         raise UsageError(f"{question} (no terminal to confirm on)", hint=hint)
-    if not typer.confirm(question, default=False, err=True):
+    with paused():
+        answer = typer.confirm(question, default=False, err=True)
+    if not answer:
         raise UsageError("cancelled")
 
 
@@ -251,13 +295,54 @@ def read_public_keys(files: list[Path]) -> list[Any]:
     return keys
 
 
+#: The progress bars on screen now (one at most in practice), for :func:`paused`.
+_ACTIVE_BARS: list[Any] = []
+
+
 def progress(items: list[Any], label: str) -> Any:
-    """Iterate *items*, with a progress bar on a terminal for long runs; quiet when piped."""
+    """Iterate *items*, with a progress bar on a terminal for long runs; quiet when piped.
+
+    The bar says what it does and how far it is (``signer remove jeff: 12/200``);
+    lines written to stderr meanwhile appear above it, and :func:`paused` takes
+    it off the screen while a prompt is shown.
+    """
     if len(items) < 2 or not sys.stderr.isatty():
         return iter(items)
-    from rich.progress import track
+    return _tracked(items, label)
 
-    return track(items, description=label, transient=True, console=_stderr_console())
+
+def _tracked(items: list[Any], label: str) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn("{task.description}:"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        transient=True,
+        console=_stderr_console(),
+    )
+    task = bar.add_task(label, total=len(items))
+    _ACTIVE_BARS.append(bar)
+    try:
+        with bar:
+            for item in items:
+                yield item
+                bar.advance(task)
+    finally:
+        _ACTIVE_BARS.remove(bar)
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Take the progress bar off the screen for a prompt, and put it back after."""
+    bars = [bar for bar in _ACTIVE_BARS if bar.live.is_started]
+    for bar in bars:
+        bar.stop()
+    try:
+        yield
+    finally:
+        for bar in bars:
+            bar.start()
 
 
 def _stderr_console() -> Any:
@@ -266,11 +351,34 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
-def per_gun(guns: list[str], action: Any, describe: Any, *, skip_absent: bool = False) -> None:
+def done_line(batch: Any, *, changed: str = "changed") -> str:
+    """The last line of a batch: ``done: N changed, M skipped, K failed``."""
+    return (
+        f"done: {len(batch.ok)} {changed}, {len(batch.skipped)} skipped, {len(batch.failed)} failed"
+    )
+
+
+def gun_failure(gun: str, error: Any) -> str:
+    """One failed GUN's line for stderr, naming the GUN once."""
+    message = str(error.message)
+    if re.search(rf"(?<![\w./-]){re.escape(gun)}(?![\w./-])", message):
+        return f"offtrust: error: {message}"
+    return f"offtrust: error: {gun}: {message}"
+
+
+def per_gun(
+    guns: list[str],
+    action: Any,
+    describe: Any,
+    *,
+    skip_absent: bool = False,
+    label: str = "working",
+) -> None:
     """Run *action(gun)* for each GUN; report failures at the end, not on the first.
 
     The exit status is decided by :mod:`offtrust.ops.batch`, the same rule for
-    every command.
+    every command. With several GUNs each failed one gets one line on stderr,
+    and a last line counts them (:func:`done_line`).
 
     Args:
         guns: the GUNs to work on.
@@ -278,6 +386,7 @@ def per_gun(guns: list[str], action: Any, describe: Any, *, skip_absent: bool = 
         describe: ``describe(gun, result)`` reports one GUN's success.
         skip_absent: with ``--all``, a GUN that has nothing to change (no such
             signer, key not listed) is skipped rather than failed.
+        label: what the progress bar says it does (``signer remove jeff``).
 
     Raises:
         OfftrustError: the failure of the only GUN, or a summary of several.
@@ -289,13 +398,15 @@ def per_gun(guns: list[str], action: Any, describe: Any, *, skip_absent: bool = 
             describe(outcome.gun, outcome.value)
         elif outcome.status == FAILED:
             if len(guns) > 1:
-                sys.stderr.write(f"offtrust: error: {outcome.gun}: {outcome.error.message}\n")
+                sys.stderr.write(gun_failure(outcome.gun, outcome.error) + "\n")
         else:
             info(f"{outcome.gun}: skipped: {outcome.error.message}")
 
     batch = run_batch(
-        progress(guns, "working"), action, skip_nothing_to_do=skip_absent, on_outcome=report
+        progress(guns, label), action, skip_nothing_to_do=skip_absent, on_outcome=report
     )
+    if len(guns) > 1:
+        info(done_line(batch))
     error = batch.error()
     if error is not None:
         raise error

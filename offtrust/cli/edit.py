@@ -60,6 +60,7 @@ def signer_add(
         resolve_guns(ctx, guns, all_guns),
         lambda gun: op(c, name, gun, keys, source),
         describe_commit,
+        label=f"signer add {name}",
     )
 
 
@@ -91,7 +92,13 @@ def signer_remove(
             confirm(f"{e.message}. Remove {name} anyway?", yes=False)
             return op(c, name, gun, source, force=True)
 
-    per_gun(resolve_guns(ctx, guns, all_guns), action, describe_commit, skip_absent=all_guns)
+    per_gun(
+        resolve_guns(ctx, guns, all_guns),
+        action,
+        describe_commit,
+        skip_absent=all_guns,
+        label=f"signer remove {name}",
+    )
 
 
 @writes()
@@ -166,6 +173,7 @@ def delegation_purge(
         lambda g: op(c, g, key, source),
         describe_commit,
         skip_absent=all_guns,
+        label=f"delegation purge {key[:12]}",
     )
 
 

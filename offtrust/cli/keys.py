@@ -29,7 +29,8 @@ def key_list(
 
     rows = list_keys(context(ctx), gun, with_algorithm=json_)
     if json_:
-        print_json({"keys": rows})
+        # No GUN (root and signer keys) is null, as in every --json output.
+        print_json({"keys": [{**r, "gun": r["gun"] or None} for r in rows]})
         return
     if not rows:
         typer.echo("No signing keys found.")

@@ -13,6 +13,8 @@ from offtrust.cli._common import (
     GunsArgument,
     JsonOption,
     context,
+    done_line,
+    gun_failure,
     info,
     pasteable,
     print_json,
@@ -78,11 +80,13 @@ def inspect(
 
     def report(outcome: Any) -> None:
         if outcome.status == FAILED and len(items) > 1:
-            sys.stderr.write(f"offtrust: error: {outcome.gun}: {outcome.error.message}\n")
+            sys.stderr.write(gun_failure(outcome.gun, outcome.error) + "\n")
 
     batch = run_batch(
-        progress(items, "inspecting"), action, gun_of=lambda item: item[2], on_outcome=report
+        progress(items, "inspect"), action, gun_of=lambda item: item[2], on_outcome=report
     )
+    if len(items) > 1:
+        info(done_line(batch, changed="shown"))
     docs = [o.value for o in batch.ok if o.value is not None]
     if pretty:
         sys.stdout.write("\n\n".join(format_pretty(d) for d in docs))
@@ -132,14 +136,15 @@ def verify(
         report.raise_for_errors()
         return report
 
-    batch = run_batch(progress(names, "verifying"), check)
+    batch = run_batch(progress(names, "verify"), check)
     if json_:
         docs = [reports[g].to_dict() for g in names]
         for doc in docs:
             for problem in doc["problems"]:
-                if problem["fix"]:
-                    problem["fix"] = pasteable(problem["fix"])
-        print_json({"ok": not batch.failed, "repositories": docs})
+                # The fix is a hint, in the field every --json output names so.
+                fix = problem.pop("fix", None)
+                problem["hint"] = pasteable(fix) if fix else None
+        print_json({"ok": not batch.failed, "guns": docs})
     else:
         for gun in names:
             r = reports[gun]
@@ -149,6 +154,8 @@ def verify(
                 if p.fix:
                     line += f"\n    fix: {pasteable(p.fix)}"
                 typer.echo(line)
+    if len(names) > 1:
+        info(done_line(batch, changed="verified"))
     failed = [o.error for o in batch.failed if o.error is not None]
     error = batch.error(
         failed[0].message

@@ -510,7 +510,7 @@ def verify_errors(run: Run) -> tuple[set[tuple[str, str, str]], str | None]:
     except ValueError:
         return set(), f"no JSON on stdout ({run.describe()})"
     errors = set()
-    for repo in doc.get("repositories", []):
+    for repo in doc.get("guns", []):
         for p in repo.get("problems", []):
             if p.get("severity") == "error":
                 errors.add((repo.get("gun", "?"), p.get("role", "?"), p.get("reason", "?")))

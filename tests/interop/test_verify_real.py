@@ -89,7 +89,7 @@ def test_verify_fresh_repo_passes(which: str, request: pytest.FixtureRequest) ->
 
     report = json.loads(offtrust(repo.trust_dir, "verify", "--json").stdout)
     assert report["ok"] is True
-    (gun_report,) = report["repositories"]
+    (gun_report,) = report["guns"]
     assert gun_report["gun"] == repo.gun
     assert gun_report["problems"] == []
     assert set(gun_report["checked"]) >= {"root", "targets", "snapshot", "timestamp"}
@@ -183,11 +183,11 @@ def test_verify_json_names_changed_role(
     assert proc.returncode == 1, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     assert report["ok"] is False
-    (gun_report,) = report["repositories"]
+    (gun_report,) = report["guns"]
     assert (gun_report["gun"], gun_report["ok"]) == (repo.gun, False)
     errors = [p for p in gun_report["problems"] if p["severity"] == "error"]
     assert {p["role"] for p in errors} == {"targets/releases"}
-    assert all(p["fix"] for p in errors)
+    assert all(p["hint"] for p in errors)
     assert any("does not match snapshot" in p["reason"] for p in errors)
     # Only the first signature was damaged: in the Docker repo targets/releases
     # still has three valid ones (threshold 1), in the notary repo none.
@@ -196,7 +196,7 @@ def test_verify_json_names_changed_role(
     # The file's bytes are no longer the ones the snapshot records, so
     # re-signing it (witness) is not offered: fetching it again repairs it.
     for p in sig_errors:
-        assert p["fix"] == f"offtrust -d {shlex.quote(str(trust))} fetch {repo.gun} --server URL"
+        assert p["hint"] == f"offtrust -d {shlex.quote(str(trust))} fetch {repo.gun} --server URL"
     assert_one_error_line(proc.stderr)
 
 
@@ -319,8 +319,8 @@ def test_verify_names_releases_without_valid_signature(orphaned_releases: TrustR
     assert f"hint: {fix}" in proc.stderr.splitlines()
 
     report = json.loads(offtrust(repo.trust_dir, "verify", "--json", repo.gun).stdout)
-    (problem,) = report["repositories"][0]["problems"]
-    assert (problem["role"], problem["severity"], problem["fix"]) == (
+    (problem,) = report["guns"][0]["problems"]
+    assert (problem["role"], problem["severity"], problem["hint"]) == (
         "targets/releases",
         "error",
         fix,

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from offtrust.errors import PassphraseRequiredError, WrongPassphraseError
-from offtrust.passphrase import Passphrases, variables_for
+from offtrust.passphrase import (
+    MISMATCH,
+    NEW_ATTEMPTS,
+    RETRY,
+    TOO_SHORT,
+    Passphrases,
+    variables_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -66,14 +73,82 @@ def test_prompt_after_the_variables_on_a_terminal() -> None:
 
 
 def test_new_key_asks_twice_and_checks() -> None:
-    answers = iter(["first-passphrase", "first-passphrase", "one-passphrase", "other-passphrase"])
-    source = Passphrases({}, lambda _text: next(answers), interactive=True)
+    answers = iter(["first-passphrase", "first-passphrase"])
+    asked: list[str] = []
+
+    def prompt(text: str) -> str:
+        asked.append(text)
+        return next(answers)
+
+    source = Passphrases({}, prompt, interactive=True)
     assert source.new("targets", "ef" * 32) == "first-passphrase"
-    with pytest.raises(PassphraseRequiredError, match="do not match"):
+    assert asked == [
+        "Enter passphrase for new repository key with ID efefefe: ",
+        "Repeat passphrase for new repository key with ID efefefe: ",
+    ]
+
+
+def scripted(answers: list[str]) -> tuple[Passphrases, list[str]]:
+    """A terminal source answering *answers* in turn; the transcript it showed."""
+    replies = iter(answers)
+    transcript: list[str] = []
+
+    def prompt(text: str) -> str:
+        transcript.append(text)
+        return next(replies)
+
+    source = Passphrases({}, prompt, interactive=True)
+    source.say = transcript.append
+    return source, transcript
+
+
+def test_new_key_short_one_refused_before_the_repeat_then_mismatch_retried() -> None:
+    source, transcript = scripted(
+        ["short", "one-passphrase", "other-passphrase", "good-pass", "good-pass"]
+    )
+    assert source.new("jeff", "9d" * 32) == "good-pass"
+    assert transcript == [
+        "Enter passphrase for new jeff key with ID 9d9d9d9: ",
+        TOO_SHORT,
+        "Enter passphrase for new jeff key with ID 9d9d9d9: ",
+        "Repeat passphrase for new jeff key with ID 9d9d9d9: ",
+        MISMATCH,
+        "Enter passphrase for new jeff key with ID 9d9d9d9: ",
+        "Repeat passphrase for new jeff key with ID 9d9d9d9: ",
+    ]
+
+
+def test_new_key_gives_up_after_a_few_tries() -> None:
+    source, transcript = scripted(["short"] * NEW_ATTEMPTS)
+    with pytest.raises(PassphraseRequiredError, match="8 characters"):
         source.new("targets", "ef" * 32)
-    short = iter(["short", "short"])
-    with pytest.raises(PassphraseRequiredError, match="too short"):
-        Passphrases({}, lambda _text: next(short), interactive=True).new("targets", "ef" * 32)
+    assert transcript.count(TOO_SHORT) == NEW_ATTEMPTS
+    assert not any(line.startswith("Repeat") for line in transcript)
+
+
+def test_wrong_typed_passphrase_is_retried_as_notary_says_it() -> None:
+    source, transcript = scripted(["wrong-1", "wrong-2"])
+    assert source("targets", "ab" * 32, 0) == "wrong-1"
+    assert source("targets", "ab" * 32, 1) == "wrong-2"
+    assert transcript == [
+        "Enter passphrase for repository key with ID abababa: ",
+        RETRY,
+        "Enter passphrase for repository key with ID abababa: ",
+    ]
+
+
+def test_no_retry_message_after_a_wrong_variable() -> None:
+    replies = iter(["typed"])
+    transcript: list[str] = []
+    source = Passphrases(
+        {"DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE": "wrong"},
+        lambda text: transcript.append(text) or next(replies),  # type: ignore[func-returns-value]
+        interactive=True,
+    )
+    source.say = transcript.append
+    assert source("root", "ab" * 32, 0) == "wrong"
+    assert source("root", "ab" * 32, 1) == "typed"
+    assert transcript == ["Enter passphrase for root key with ID abababa: "]
 
 
 def _talk(fd: int, until: bytes, timeout: float = 30.0) -> bytes:

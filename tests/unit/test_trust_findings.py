@@ -206,7 +206,7 @@ def forge_releases(trust: Path, how: str) -> None:
 def verify_json(trust: Path, gun: str) -> tuple[Result, dict[str, Any]]:
     result = run(trust, "verify", gun, "--json")
     assert_clean_exit(result)
-    reports = json.loads(result.stdout)["repositories"]
+    reports = json.loads(result.stdout)["guns"]
     assert [r["gun"] for r in reports] == [gun]
     return result, reports[0]
 
@@ -290,7 +290,7 @@ def test_verify_does_not_suggest_witness_for_a_forged_releases_file(trust: Path)
     assert not report["ok"]
     problems = [p for p in report["problems"] if p["role"] == RELEASES and p["severity"] == "error"]
     assert problems, report
-    fixes = [p["fix"] or "" for p in problems]
+    fixes = [p["hint"] or "" for p in problems]
     assert not any("offtrust witness" in fix for fix in fixes), fixes
     assert "offtrust witness" not in result.stderr
 
@@ -304,7 +304,7 @@ def test_verify_does_not_suggest_witness_for_a_re_signed_forged_releases_file(
     assert result.exit_code == 1
     problems = [p for p in report["problems"] if p["role"] == RELEASES and p["severity"] == "error"]
     assert problems, report
-    assert not any("offtrust witness" in (p["fix"] or "") for p in problems)
+    assert not any("offtrust witness" in (p["hint"] or "") for p in problems)
 
 
 @pytest.mark.parametrize("how", ["signature", "hash"])

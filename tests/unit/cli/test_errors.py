@@ -208,6 +208,78 @@ def test_help_has_an_example(command: list[str], tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("command", [[], *COMMANDS], ids=lambda c: " ".join(c) or "offtrust")
+def test_help_renders_cleanly(command: list[str]) -> None:
+    """No framework artefacts in any --help: typer's metavars, escapes, bogus defaults."""
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=80)
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    for artefact in ("{", "}", "<list[", "<str>", "<path>", "\\[", "[default: -1]"):
+        assert artefact not in text, (artefact, text)
+    # Options are either required by the command or say their default in words.
+    assert "[default:" not in text, text
+    assert any(line.strip().startswith("Example: offtrust") for line in text.splitlines())
+
+
+def _command_list(text: str) -> dict[str, str]:
+    """The Commands: section of a group's help: name -> its summary, lines joined."""
+    lines = text.split("Commands:", 1)[1].splitlines()[1:]
+    summaries: dict[str, str] = {}
+    name = ""
+    for line in lines:
+        if line.startswith("  ") and not line.startswith("   "):
+            name, _, summary = line.strip().partition(" ")
+            summaries[name] = summary.strip()
+        elif line.strip() and name:
+            summaries[name] += " " + line.strip()
+    return summaries
+
+
+@pytest.mark.parametrize("group", [[], ["key"], ["signer"], ["target"], ["delegation"]], ids=str)
+def test_summaries_are_whole_at_80_columns(group: list[str]) -> None:
+    result = CliRunner().invoke(app, [*group, "--help"], terminal_width=80)
+    assert result.exit_code == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    summaries = _command_list(result.stdout)
+    assert summaries
+    root = typer.main.get_command(app)
+    for path in (c for c in COMMANDS if c[: len(group)] == group and len(c) == len(group) + 1):
+        command = root
+        for name in path:
+            command = command.get_command(typer.Context(command), name)  # type: ignore[attr-defined]
+        first = " ".join((command.help or "").strip().split("\n\n")[0].split())
+        assert summaries[path[-1]] == first, path
+        assert not summaries[path[-1]].endswith("...")
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (["signer", "add"], "missing argument NAME", "offtrust signer add --help"),
+        (
+            ["signer", "add", "x", "--bogus"],
+            "no such option: --bogus",
+            "offtrust signer add --help",
+        ),
+        (
+            ["target", "add", "a", "b", "--size", "x"],
+            "invalid value for --size: 'x' is not a valid integer",
+            "offtrust target add --help",
+        ),
+        (["--bogus"], "no such option: --bogus", "offtrust --help"),
+        (["nosuch"], "no such command 'nosuch'", "offtrust --help"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_usage_errors_are_one_line_and_a_hint(
+    args: list[str], message: str, hint: str, trust: Path
+) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [f"offtrust: error: {message}", f"hint: {hint}"]
+
+
 def test_example_facts_match_the_fixture(trust: Path) -> None:
     # The tests above rely on the example's app GUN having releases signed by
     # alice and bob, whose keys are local.

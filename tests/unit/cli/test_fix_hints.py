@@ -71,8 +71,8 @@ def test_fix_hints_carry_the_trust_dir_the_user_gave(tmp_path: Path) -> None:
         assert line.startswith(f"fix: {expected}"), line
 
     result = CliRunner().invoke(app, ["-d", str(trust), "verify", "--json", APP])
-    (report,) = json.loads(result.stdout)["repositories"]
-    assert all(p["fix"].startswith(expected) for p in report["problems"] if p["fix"])
+    (report,) = json.loads(result.stdout)["guns"]
+    assert all(p["hint"].startswith(expected) for p in report["problems"] if p["hint"])
     assert result.stderr.count(expected) >= 1, result.stderr
 
 
