@@ -70,13 +70,13 @@ def test_the_real_bundle_verifies() -> None:
         verify_bundle_gun(CTX, entry)
 
 
-@cases(1000)
+@cases(600)
 @given(st.data())
 def test_mutated_bundle_bytes(data: st.DataObject) -> None:
     read_and_verify(mutate(data.draw, BUNDLE, is_json=False))
 
 
-@cases(800)
+@cases(400)
 @given(st.data())
 def test_mutated_manifest(data: st.DataObject) -> None:
     (name, manifest), *rest = MEMBER_CONTENTS
@@ -85,7 +85,7 @@ def test_mutated_manifest(data: st.DataObject) -> None:
     read_and_verify(pack([(name, mutated), *rest]))
 
 
-@cases(400)
+@cases(250)
 @given(st.data())
 def test_mutated_member_with_a_matching_manifest(data: st.DataObject) -> None:
     gun, role = MEMBERS[data.draw(st.integers(0, len(MEMBERS) - 1))]

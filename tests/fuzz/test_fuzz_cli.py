@@ -66,7 +66,7 @@ def check_result(result: Result) -> None:
         assert "offtrust: error:" not in result.stderr
 
 
-@cases(250)
+@cases(150)
 @given(st.data())
 def test_read_commands_on_a_mutated_trust_dir(data: st.DataObject) -> None:
     name, content = TARGETS[data.draw(st.integers(0, len(TARGETS) - 1))]

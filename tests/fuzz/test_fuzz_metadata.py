@@ -59,21 +59,21 @@ def mutated_file(draw: st.DrawFn) -> tuple[str, bytes, str]:
     return role, mutate(draw, data), ROLES[draw(st.integers(0, len(ROLES) - 1))]
 
 
-@cases(3000)
+@cases(2500)
 @given(mutated_file())
 def test_mutated_real_metadata(case: tuple[str, bytes, str]) -> None:
     role, data, _ = case
     load(data, role)
 
 
-@cases(500)
+@cases(400)
 @given(mutated_file())
 def test_mutated_metadata_read_as_another_role(case: tuple[str, bytes, str]) -> None:
     _, data, other_role = case
     load(data, other_role)
 
 
-@cases(500)
+@cases(150)
 @given(
     st.sampled_from(["root", "targets", "snapshot", "timestamp", "targets/releases"]),
     st.one_of(

@@ -122,7 +122,7 @@ def mutated_from(draw: st.DrawFn, items: tuple[bytes, ...]) -> bytes:
     return mutate(draw, items[draw(st.integers(0, len(items) - 1))])
 
 
-@cases(600)
+@cases(400)
 @given(
     st.sampled_from((400, 401, 403, 404, 409, 500, 502, 503, 301)),
     st.one_of(mutated_from(ERROR_BODIES), json_values.map(lambda v: json.dumps(v).encode())),
@@ -140,7 +140,7 @@ def test_error_bodies(status: int, body: bytes, method: str, location: str) -> N
         printable(client.publish, APP, {"targets": b"{}"})
 
 
-@cases(600)
+@cases(400)
 @given(
     st.one_of(mutated_from(KEY_ANSWERS), json_values.map(lambda v: json.dumps(v).encode())),
     st.sampled_from(("timestamp", "snapshot")),
@@ -161,7 +161,7 @@ def test_challenge_headers_never_raise(header: str) -> None:
         assert challenge.scheme == challenge.scheme.lower()
 
 
-@cases(600)
+@cases(400)
 @given(
     st.one_of(st.sampled_from(CHALLENGES), header_value),
     st.sampled_from((200, 401, 403, 500)),
@@ -190,7 +190,7 @@ def test_the_token_flow(header: str, token_status: int, token_body: bytes, user:
 ROLES = tuple(sorted(APP_FILES))
 
 
-@cases(800)
+@cases(500)
 @given(st.data())
 def test_served_metadata(data: st.DataObject) -> None:
     """``fetch``: a server serving the example with one document mutated."""

@@ -103,37 +103,37 @@ def _public_der() -> tuple[tuple[str, bytes], ...]:
     )
 
 
-@cases(1000)
+@cases(700)
 @given(mutated_choice(PRIVATE, is_json=False), st.sampled_from(PASSPHRASES))
 def test_mutated_private_key_files(case: tuple[None, bytes], passphrase: str) -> None:
     load_private(case[1], passphrase)
 
 
-@cases(800)
+@cases(500)
 @given(mutated_der(_private_der()), st.sampled_from(PASSPHRASES[:2]))
 def test_mutated_encrypted_der(data: bytes, passphrase: str) -> None:
     load_private(data, passphrase)
 
 
-@cases(600)
+@cases(400)
 @given(mutated_der(PLAIN))
 def test_mutated_plain_private_keys(data: bytes) -> None:
     load_private(data, REPOSITORY_PASSPHRASE)
 
 
-@cases(800)
+@cases(500)
 @given(mutated_choice(PUBLIC, is_json=False))
 def test_mutated_public_keys(case: tuple[None, bytes]) -> None:
     load_public(case[1])
 
 
-@cases(600)
+@cases(400)
 @given(mutated_der(_public_der()))
 def test_mutated_public_key_der(data: bytes) -> None:
     load_public(data)
 
 
-@cases(400)
+@cases(300)
 @given(
     st.sampled_from(
         [

@@ -39,7 +39,7 @@ def near_times(draw: st.DrawFn) -> str:
     return f"{year}-{month}-{day}T{hour}:{minute}:{second}{frac}{zone}"
 
 
-@cases(1000)
+@cases(600)
 @given(st.one_of(near_times(), any_text))
 def test_times(text: str) -> None:
     value = check(parse_go_time, text)
@@ -53,7 +53,7 @@ def test_times(text: str) -> None:
             assert value.year in (1, 9999)
 
 
-@cases(600)
+@cases(400)
 @given(
     st.one_of(
         any_text,
@@ -72,7 +72,7 @@ def test_durations(text: str) -> None:
             assert format_go_time(expiry)
 
 
-@cases(1000)
+@cases(600)
 @given(any_text)
 def test_names(text: str) -> None:
     for rule in (
@@ -92,7 +92,7 @@ def test_names(text: str) -> None:
         check(names.check_tag, tag)
 
 
-@cases(600)
+@cases(200)
 @given(st.one_of(json_values, st.dictionaries(any_text, any_text, max_size=3)))
 def test_canonical_encoding(value: Any) -> None:
     check(encode_canonical, value)
