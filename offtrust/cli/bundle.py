@@ -16,6 +16,8 @@ from offtrust.cli._common import (
     GunsArgument,
     JsonOption,
     context,
+    done_line,
+    gun_failure,
     info,
     passphrases,
     print_json,
@@ -363,24 +365,49 @@ def _failure_text(error: OfftrustError | None) -> str:
 
 
 def _print_results(batch: Any, json_: bool) -> None:
-    """Print each GUN's result, in order: the action's GUNResult, or its failure."""
-    from offtrust.ops.batch import OK
-    from offtrust.ops.online import GUNResult
+    """Print each GUN's result, in order: the action's GUNResult, or its failure.
 
-    results = [
-        o.value if o.status == OK else GUNResult(o.gun, "failed", _failure_text(o.error))
-        for o in batch.outcomes
-    ]
+    A result goes to stdout; a failure is one line on stderr naming the GUN
+    once (its hint is the command's hint line). JSON keeps the hint in its own
+    field. Several GUNs end with ``done: N ..., M skipped, K failed``.
+    """
+    from offtrust.ops.batch import OK
+
     if json_:
-        print_json({"ok": not batch.failed, "guns": [r.to_dict() for r in results]})
+        rows = []
+        for o in batch.outcomes:
+            if o.status == OK:
+                rows.append({**o.value.to_dict(), "hint": None})
+            else:
+                error = o.error
+                rows.append(
+                    {
+                        "gun": o.gun,
+                        "status": "failed",
+                        "message": error.message if error else "",
+                        "hint": error.hint if error else None,
+                        "roles": {},
+                        "warnings": [],
+                    }
+                )
+        print_json({"ok": not batch.failed, "guns": rows})
         return
-    for r in results:
+    several = len(batch.outcomes) > 1
+    for o in batch.outcomes:
+        if o.status != OK:
+            # One GUN: the command's own error line says it, once.
+            if o.error is not None and several:
+                sys.stderr.write(gun_failure(o.gun, o.error) + "\n")
+            continue
+        r = o.value
         line = f"{r.gun}: {r.status}"
         if r.message:
             line += f": {r.message}"
         typer.echo(line)
         for w in r.warnings:
             warn(f"{r.gun}: {w}")
+    if several:
+        info(done_line(batch))
 
 
 def _batch_error(batch: Any, what: str) -> Any:
@@ -388,7 +415,8 @@ def _batch_error(batch: Any, what: str) -> Any:
     failed = [o.error for o in batch.failed if o.error is not None]
     return batch.error(
         f"{what} failed for {len(failed)} of {len(batch.outcomes)} GUN(s)"
-        + (f": {failed[0].message}" if len(failed) == 1 else "")
+        # With several GUNs each failure has its own line already.
+        + (f": {failed[0].message}" if len(failed) == 1 == len(batch.outcomes) else "")
     )
 
 
