@@ -15,6 +15,7 @@ from offtrust.cli._common import (
     GunArgument,
     GunsArgument,
     JsonOption,
+    complete_gun,
     context,
     done_line,
     gun_failure,
@@ -31,7 +32,10 @@ from offtrust.errors import OfftrustError
 bundle_app = typer.Typer(help="Read and check bundles offline.", no_args_is_help=True)
 
 StagedGunsArgument = Annotated[
-    list[str] | None, typer.Argument(help="GUNs (default: every GUN with staged edits).")
+    list[str] | None,
+    typer.Argument(
+        help="GUNs (default: every GUN with staged edits).", autocompletion=complete_gun
+    ),
 ]
 BundleArgument = Annotated[Path, typer.Argument(help="The bundle file.")]
 
