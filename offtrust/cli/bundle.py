@@ -123,8 +123,13 @@ def reset(ctx: typer.Context, guns: StagedGunsArgument = None, all_guns: AllOpti
 
     c = context(ctx)
     names = c.trust.staged_guns() if all_guns else resolve_guns(ctx, guns, False)
+    dropped = 0
     for gun in names:
-        info(f"{gun}: staged edits dropped" if op(c, gun) else f"{gun}: nothing was staged")
+        had = op(c, gun)
+        dropped += had
+        info(f"{gun}: staged edits dropped" if had else f"{gun}: nothing was staged")
+    if len(names) > 1:
+        info(f"done: {dropped} reset, {len(names) - dropped} skipped, 0 failed")
 
 
 @writes(shared=True)
@@ -213,7 +218,14 @@ def rebase(
             results.append(RebaseResult(o.gun, o.status, _failure_text(o.error)))
     if json_:
         print_json({"ok": not batch.failed, "guns": [r.to_dict() for r in results]})
-    for r in results:
+    several = len(batch.outcomes) > 1
+    for o, r in zip(batch.outcomes, results, strict=True):
+        if o.status not in (OK,) and o.error is not None:
+            # A failure is one stderr line naming the GUN (the command's own
+            # error line when there is one GUN).
+            if several and not json_:
+                sys.stderr.write(gun_failure(o.gun, o.error) + "\n")
+            continue
         if not json_:
             typer.echo(f"{r.gun}: {r.status}" + (f": {r.message}" if r.message else ""))
             if r.versions:
@@ -222,6 +234,8 @@ def rebase(
             warn(f"{r.gun}: skipped {skipped}")
         for w in r.warnings:
             warn(f"{r.gun}: {w}")
+    if several and not json_:
+        info(done_line(batch, changed="rebased"))
     error = _batch_error(batch, "rebase")
     if error is not None:
         raise error

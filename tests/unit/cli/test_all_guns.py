@@ -100,3 +100,28 @@ def test_target_add_without_a_tag_is_a_usage_error(trust: Path) -> None:
     result = run(trust, "target", "add", APP, "--digest", "sha256:" + "ab" * 32, "--size", "7")
     assert result.exit_code == 2
     assert "name the tag" in result.stderr
+
+
+def test_reset_all_ends_with_a_done_line(trust: Path) -> None:
+    for gun in (APP, TOOLS):
+        added = run(
+            trust, "target", "add", f"{gun}:v8", "--digest", "sha256:" + "ef" * 32, "--size", "8"
+        )
+        assert added.exit_code == 0, added.output
+    result = run(trust, "reset", "--all")
+    assert result.exit_code == 0, result.output
+    assert "done: 2 reset, 0 skipped, 0 failed" in result.stderr
+    assert json.loads(run(trust, "status", "--json").stdout)["guns"] == []
+
+
+def test_rebase_of_edits_built_on_the_current_state_changes_nothing(trust: Path) -> None:
+    added = run(
+        trust, "target", "add", f"{APP}:v8", "--digest", "sha256:" + "ef" * 32, "--size", "8"
+    )
+    assert added.exit_code == 0, added.output
+    before = run(trust, "diff", APP).stdout
+    result = run(trust, "rebase", APP, "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["guns"]
+    assert (row["gun"], row["status"]) == (APP, "up-to-date")
+    assert run(trust, "diff", APP).stdout == before
