@@ -37,13 +37,15 @@ def error_roles(stdout: str) -> set[str]:
 
 
 def assert_one_error_line(stderr: str) -> str:
-    """stderr holds exactly one ``offtrust: error:`` line (plus an optional hint); return it."""
+    """stderr holds exactly one ``offtrust: error:`` line (plus an optional hint, and the
+    ``done:`` line of a run over several GUNs); return it."""
     assert "Traceback" not in stderr
     lines = stderr.splitlines()
     errors = [line for line in lines if line.startswith("offtrust: error: ")]
     assert len(errors) == 1, stderr
     assert all(
-        line.startswith(("offtrust: error: ", "hint: ", "offtrust: warning: ")) for line in lines
+        line.startswith(("offtrust: error: ", "hint: ", "offtrust: warning: ", "done: "))
+        for line in lines
     ), stderr
     return errors[0]
 
