@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from offtrust.errors import StoreError
+from offtrust.store._fs import fill_and_close
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -54,14 +55,7 @@ def _write_temp(path: Path, data: bytes, mode: int) -> Path:
     except OSError as e:
         raise StoreError(f"cannot write {path}: {e.strerror or e}") from e
     try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fill_and_close(fd, data, mode)
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()

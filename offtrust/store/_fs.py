@@ -161,6 +161,22 @@ def _sync(fd: int) -> None:
         os.fsync(fd)
 
 
+
+def fill_and_close(fd: int, data: bytes, mode: int) -> None:
+    """Give the new file *fd* exactly *mode*, write all of *data*, sync it, close it.
+
+    Raises:
+        OSError: as the system calls do (the descriptor is closed all the same).
+    """
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 class Dir:
     """An open directory of the trust directory, reached without following any link below the root.
 
@@ -380,14 +396,7 @@ class Dir:
         except OSError as e:
             raise StoreError(f"cannot write {self.where(name)}: {e.strerror or e}") from e
         try:
-            try:
-                os.fchmod(fd, mode)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fill_and_close(fd, data, mode)
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=self.fd)
