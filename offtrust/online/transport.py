@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -347,30 +347,25 @@ def _watch(connection: HTTPConnection) -> None:
         watchdog.watch(connection)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched:
+    """Mixed into a urllib3 connection: the current request's watchdog can shut it down."""
+
+    def connect(self) -> None:
+        _watch(cast(HTTPConnection, self))
+        super().connect()  # type: ignore[misc]
+        _watch(cast(HTTPConnection, self))
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(cast(HTTPConnection, self))
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
     """An HTTP connection the current request's watchdog can shut down."""
 
-    def connect(self) -> None:
-        _watch(self)
-        super().connect()
-        _watch(self)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(HTTPSConnection):
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
     """An HTTPS connection the current request's watchdog can shut down."""
-
-    def connect(self) -> None:
-        _watch(self)
-        super().connect()
-        _watch(self)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self)
-        super().request(*args, **kwargs)
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
