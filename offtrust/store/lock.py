@@ -30,6 +30,7 @@ import contextlib
 import fcntl
 import os
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,12 +248,29 @@ def _busy(trust: TrustDir, fd: int) -> ConflictError:
     )
 
 
+#: How long a refused command waits for the holder to write its pid (it locks, then writes).
+_PID_WAIT = 0.25
+
+
 def _holder(fd: int) -> int | None:
-    """The pid the lock file names, if that process is alive."""
+    """The pid the lock file names, if that process is alive.
+
+    The holder writes its pid right after locking, so a command refused in
+    between finds the file still empty: it looks again for a moment. (A
+    reader's shared lock names no pid; then the wait is all it costs.)
+    """
+    deadline = time.monotonic() + _PID_WAIT
+    while True:
+        try:
+            text = os.pread(fd, 32, 0).decode("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if text.isdigit() or time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)
     try:
-        text = os.pread(fd, 32, 0).decode("ascii").strip()
         pid = int(text)
-    except (OSError, ValueError):
+    except ValueError:
         return None
     if pid <= 0:
         return None

@@ -346,7 +346,7 @@ def test_temporary_files_are_unpredictable_and_created_exclusively(
     for name, flags in spy.created:
         assert flags & os.O_EXCL, name
         assert flags & os.O_NOFOLLOW, name
-        assert str(os.getpid()) not in name
+        assert f".{os.getpid()}." not in name  # (random hex may hold the pid's digits)
         if name not in ("lock",):
             assert re.fullmatch(r"\.tmp\+[0-9a-f]{32}|[a-z]+(\.key)?(\.json)?|state\.json", name)
     temporary = {name for name, _ in spy.created if name.startswith(".tmp+")}
@@ -469,6 +469,26 @@ def test_a_stale_lock_file_of_a_killed_writer_is_taken_over(trust: Path) -> None
     (trust / "offtrust" / "lock").write_text("999999999\n")
     with context(trust).locked():
         assert (trust / "offtrust" / "lock").read_text() == f"{os.getpid()}\n"
+
+
+
+def test_a_command_refused_before_the_holder_wrote_its_pid_still_names_it(trust: Path) -> None:
+    """CI: a writer refused between the holder's flock and its pid write said "another command"."""
+    import fcntl
+    import threading
+
+    (trust / "offtrust").mkdir(mode=0o700)
+    lock_file = trust / "offtrust" / "lock"
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # locked, still empty: the holder is about to write
+        writer = threading.Timer(0.05, lambda: os.pwrite(fd, f"{os.getpid()}\n".encode(), 0))
+        writer.start()
+        with pytest.raises(ConflictError, match=rf"is busy: offtrust \(pid {os.getpid()}\)"):
+            context(trust).locked().__enter__()
+        writer.join()
+    finally:
+        os.close(fd)
 
 
 # -- finding 6: crash-safe commits ------------------------------------------------------
