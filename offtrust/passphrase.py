@@ -12,10 +12,12 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 
-from offtrust.errors import PassphraseRequiredError, WrongPassphraseError
+from offtrust.errors import PassphraseRequiredError, UsageError, WrongPassphraseError
 
 DOCKER_ROOT = "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE"
 DOCKER_REPOSITORY = "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE"
+#: The new passphrase of ``key passwd`` for scripts (the role's variables hold the old one).
+NEW_PASSPHRASE = "OFFTRUST_NEW_PASSPHRASE"
 
 #: notary's rule for a new key's passphrase.
 MIN_LENGTH = 8
@@ -147,6 +149,16 @@ class Passphrases:
                 f"a passphrase is needed for the new {role} key and there is no terminal to "
                 f"ask on: set {variables_for(role)[0]}",
             )
+        return self._ask_twice(role, keyid)
+
+    def _ask_twice(self, role: str, keyid: str) -> str:
+        """A passphrase typed twice at hidden prompts, at least :data:`MIN_LENGTH` long.
+
+        The prompts are notary's for a new key, which ``notary key passwd`` shows too.
+
+        Raises:
+            PassphraseRequiredError: no good passphrase after :data:`NEW_ATTEMPTS` tries.
+        """
         name = display_role(role)
         for _attempt in range(NEW_ATTEMPTS):
             first = self._ask(f"Enter passphrase for new {name} key with ID {keyid[:7]}: ")
@@ -162,3 +174,27 @@ class Passphrases:
             f"no passphrase for the new {role} key after {NEW_ATTEMPTS} tries "
             f"(at least {MIN_LENGTH} characters, typed twice)"
         )
+
+    def replacement(self, role: str, keyid: str) -> str:
+        """The new passphrase of an existing key (``key passwd``).
+
+        Never one of the role's variables (they hold the old passphrase):
+        ``$OFFTRUST_NEW_PASSPHRASE``, else asked twice at a hidden prompt. Either
+        must be at least :data:`MIN_LENGTH` characters long.
+
+        Raises:
+            PassphraseRequiredError: no variable and no terminal, or no good
+                passphrase after every try.
+            UsageError: the variable is too short.
+        """
+        value = self.environ.get(NEW_PASSPHRASE)
+        if value:
+            if len(value) < MIN_LENGTH:
+                raise UsageError(f"{NEW_PASSPHRASE} is too short: at least {MIN_LENGTH} characters")
+            return value
+        if not self.interactive:
+            raise PassphraseRequiredError(
+                f"the new passphrase for key {keyid[:12]} (role {role}) is needed and there is "
+                f"no terminal to ask on: set {NEW_PASSPHRASE}",
+            )
+        return self._ask_twice(role, keyid)

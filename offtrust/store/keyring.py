@@ -8,10 +8,11 @@ under is refused (signing with it would stage an invalid signature).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from offtrust.errors import InvalidKeyError, KeyMismatchError, WrongPassphraseError
-from offtrust.store.keystore import KeyStore, PassphraseSource
+from offtrust.store.keystore import KeyInfo, KeyStore, PassphraseSource
 
 if TYPE_CHECKING:
     from offtrust.crypto import PemBlock, PrivateKey
@@ -44,22 +45,71 @@ def decrypt_block(
         PassphraseRequiredError: a passphrase is needed and none can be had.
         InvalidKeyError: not a usable key.
     """
+    return decrypt_block_with_passphrase(
+        block, passphrases, role=role, keyid=keyid, label=label, try_empty=try_empty
+    )[0]
+
+
+def decrypt_block_with_passphrase(
+    block: PemBlock,
+    passphrases: PassphraseSource,
+    *,
+    role: str,
+    keyid: str,
+    label: str,
+    try_empty: bool = False,
+) -> tuple[PrivateKey, str | None]:
+    """:func:`decrypt_block`, and the passphrase that opened the block.
+
+    Returns:
+        The key and its passphrase: None for an unencrypted block, ``""`` for
+        one the empty passphrase opens (it protects nothing).
+
+    Raises:
+        As :func:`decrypt_block`.
+    """
     from offtrust import crypto
 
-    if not crypto.is_encrypted_block(block):
-        return crypto.decrypt_private_key(block, None)
-    if try_empty:
+    def opens_with_empty() -> bool:
         try:
-            return crypto.decrypt_private_key(block, "")
+            crypto.decrypt_private_key(block, "")
         except (WrongPassphraseError, InvalidKeyError):
-            pass
+            return False
+        return True
+
+    if not crypto.is_encrypted_block(block):
+        return crypto.decrypt_private_key(block, None), None
+    if try_empty and opens_with_empty():
+        return crypto.decrypt_private_key(block, ""), ""
     for attempt in range(MAX_ATTEMPTS):
         passphrase = passphrases(role, keyid, attempt)
         try:
-            return crypto.decrypt_private_key(block, passphrase)
+            # Falls back to the empty passphrase, as notary does.
+            key = crypto.decrypt_private_key(block, passphrase)
         except WrongPassphraseError:
             continue
+        if not try_empty and opens_with_empty():
+            return key, ""
+        return key, passphrase
     raise WrongPassphraseError(f"wrong passphrase for {label}")
+
+
+@dataclass(frozen=True)
+class OpenedKey:
+    """A key file read and decrypted by :meth:`Keyring.open`.
+
+    Attributes:
+        info: what its headers say.
+        block: its PEM private key block, as read.
+        key: the key in it (its ID checked against the file's).
+        passphrase: the passphrase that opened it: None when it is not
+            encrypted, ``""`` when the empty passphrase opens it.
+    """
+
+    info: KeyInfo
+    block: PemBlock
+    key: PrivateKey
+    passphrase: str | None = field(repr=False)
 
 
 class Keyring:
@@ -95,9 +145,21 @@ class Keyring:
         cached = self._cache.get(keyid)
         if cached is not None:
             return cached
+        return self.open(keyid).key
+
+    def open(self, keyid: str) -> OpenedKey:
+        """The key file of *keyid*, its PEM block as read, and its key, checked and decrypted.
+
+        For commands that rewrite or copy the key file (``key passwd``, ``key
+        export``): the block is the one the key was decrypted from. The key is
+        decrypted again even when it is cached, so the block is proved to hold it.
+
+        Raises:
+            As :meth:`private_key`.
+        """
         info, block = self.keys.read_private(keyid)
         label = f"key {info.keyid[:12]} (role {info.role})"
-        key = decrypt_block(
+        key, passphrase = decrypt_block_with_passphrase(
             block,
             self.passphrases,
             role=info.role or "key",
@@ -112,4 +174,4 @@ class Keyring:
                 hint="the file was replaced or misnamed; restore the right key file",
             )
         self._cache[info.keyid] = key
-        return key
+        return OpenedKey(info, block, key, passphrase)

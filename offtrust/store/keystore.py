@@ -442,6 +442,73 @@ class KeyStore:
             raise StoreError(f"cannot read back {self.trust.relative(path)}")
         return info
 
+    def rewrite(self, info: KeyInfo, data: bytes) -> None:
+        """Replace the content of the key file *info* in one rename (``key passwd``).
+
+        The file keeps its owner's permission bits; group and other bits are
+        dropped (a private key file is the owner's alone).
+
+        Raises:
+            StoreError: a legacy-layout file (offtrust never changes those), or
+                the file cannot be written (then it is unchanged).
+            UnreadableInputError: it is no longer a regular file.
+        """
+        if info.legacy:
+            raise StoreError(
+                f"{info.location}: offtrust does not change the legacy key layout",
+                hint="run any notary command on this trust directory (e.g. `notary -d DIR "
+                "key list`): it moves the keys to private/<keyid>.key; then retry",
+            )
+        parts, name = self._parts(info.path)
+        with self._dir(parts) as directory:
+            st = None if directory is None else directory.lstat(name)
+            if directory is None or st is None:
+                raise StoreError(f"{info.location}: the key file is gone")
+            directory.write(name, data, mode=(st.st_mode & 0o700) or _fs.FILE_MODE)
+
+    def remove_all(self, infos: Sequence[KeyInfo]) -> None:
+        """Delete these key files: all of them, or (on a failure) none.
+
+        Every file is checked and read before the first is removed; when a
+        removal fails, the files already removed are written back.
+
+        Raises:
+            StoreError: a legacy-layout file (offtrust never changes those), or
+                a file cannot be read or removed.
+            UnreadableInputError: a file is not a regular file.
+        """
+        for info in infos:
+            if info.legacy:
+                raise StoreError(
+                    f"{info.location}: offtrust does not change the legacy key layout",
+                    hint="run any notary command on this trust directory (e.g. `notary -d "
+                    "DIR key list`): it moves the keys to private/<keyid>.key; then retry",
+                )
+        saved: list[tuple[KeyInfo, bytes, int]] = []
+        for info in infos:
+            parts, name = self._parts(info.path)
+            with self._dir(parts) as directory:
+                st = None if directory is None else directory.lstat(name)
+                data = None if directory is None else directory.read(name, _fs.KEY_LIMIT)
+                if st is None or data is None:
+                    raise StoreError(f"{info.location}: the key file is gone")
+                saved.append((info, data, st.st_mode & 0o777))
+        removed: list[tuple[KeyInfo, bytes, int]] = []
+        try:
+            for entry in saved:
+                parts, name = self._parts(entry[0].path)
+                with self._dir(parts) as directory:
+                    if directory is not None:
+                        directory.remove_file(name)
+                removed.append(entry)
+        except BaseException:
+            for info, data, mode in removed:
+                parts, name = self._parts(info.path)
+                with contextlib.suppress(StoreError), self._dir(parts) as directory:
+                    if directory is not None:
+                        directory.create(name, data, mode)
+            raise
+
     def remove(self, keyid: str) -> KeyInfo:
         """Delete one key file.
 
