@@ -16,7 +16,10 @@ import typer
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 AllOption = Annotated[bool, typer.Option("--all", help="Every GUN in the trust directory.")]
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+#: ``--yes``, with the words docker and notary users type for it (``--force``/``-f``).
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", "--force", "-f", help="Do not ask for confirmation.")
+]
 
 
 def complete_gun(ctx: typer.Context, incomplete: str) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from offtrust.cli._common import JsonOption, context, print_json, print_table, writes
+from offtrust.cli._common import JsonOption, YesOption, context, print_json, print_table, writes
 
 app = typer.Typer(
     help="List, generate, load, export and remove local private keys.",
@@ -249,18 +249,12 @@ def key_passwd(
     info("done: 1 changed, 0 skipped, 0 failed")
 
 
-YesForceOption = Annotated[
-    bool,
-    typer.Option("--yes", "-y", "--force", "-f", help="Do not ask for confirmation."),
-]
-
-
 @app.command("remove")
 @writes()
 def key_remove(
     ctx: typer.Context,
     keyids: Annotated[list[str], typer.Argument(help="Key IDs (or unique prefixes).")],
-    yes: YesForceOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Remove local private keys (only their key files), after confirmation.
 

@@ -125,3 +125,22 @@ def test_rebase_of_edits_built_on_the_current_state_changes_nothing(trust: Path)
     (row,) = json.loads(result.stdout)["guns"]
     assert (row["gun"], row["status"]) == (APP, "up-to-date")
     assert run(trust, "diff", APP).stdout == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("signer", "remove", "alice", APP, "--force"),
+        ("signer", "remove", "alice", APP, "-f"),
+        ("delegation", "remove", APP, "targets/alice", "-f"),
+        ("delegation", "remove", APP, "targets/alice", "--force"),
+    ],
+)
+def test_force_is_yes_as_docker_and_notary_users_type_it(
+    trust: Path, args: tuple[str, ...]
+) -> None:
+    """The contract's aliases: `--force`/`-f` for `--yes` (they were refused as unknown options)."""
+    result = run(trust, *args)
+    assert result.exit_code == 0, result.output
+    status = json.loads(run(trust, "status", "--json").stdout)
+    assert [g["gun"] for g in status["guns"]] == [APP]
