@@ -54,6 +54,11 @@ __all__ = [
 
 FORMAT = "offtrust-bundle"
 FORMAT_VERSION = 2
+#: The format of a bundle that carries a GUN deletion (``repo delete``): 2
+#: plus ``"delete": true`` GUN entries. A bundle without one is still written
+#: as format 2, byte for byte as before; an older offtrust refuses format 3
+#: rather than misread a deletion.
+FORMAT_VERSION_DELETE = 3
 TRUSTED_ROOT_MEMBER = "trusted-root.json"
 MANIFEST_NAME = "manifest.json"
 # Largest bundle read or written, and the most member bytes read from one.
@@ -106,6 +111,9 @@ class BundleGUN:
         trusted_root: The bytes of the root the edits were built on (the
             published root); None for a new GUN. Every newer root, and the
             server's root at publish time, must chain from it.
+        delete: True for a staged deletion of the GUN on the server (``repo
+            delete``): no files; ``publish`` deletes the GUN only while the
+            server's root is *trusted_root*.
     """
 
     gun: str
@@ -113,6 +121,7 @@ class BundleGUN:
     new_gun: bool
     files: dict[str, BundleFile]
     trusted_root: bytes | None = None
+    delete: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,7 +204,11 @@ def write_bundle(guns: Iterable[BundleGUN]) -> bytes:
             "trusted_root": trusted,
             "files": files,
         }
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "guns": manifest_guns}
+        if entry.delete:
+            manifest_guns[gun]["delete"] = True
+    deletes = any(entry.delete for entry in by_name.values())
+    version = FORMAT_VERSION_DELETE if deletes else FORMAT_VERSION
+    manifest = {"format": FORMAT, "format_version": version, "guns": manifest_guns}
     # The same checks as on reading, so that nothing written is refused later;
     # they also catch two files that would share one member name.
     _check_manifest(manifest, where=f"{where}: {MANIFEST_NAME}")
@@ -313,6 +326,7 @@ def read_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
             new_gun=entry["new_gun"],
             files=files,
             trusted_root=trusted_root,
+            delete=entry.get("delete", False),
         )
     # A bundle is deterministic, so anything but the exact bytes its content
     # produces (padding, spare header bytes, reordered members) was altered.
@@ -486,6 +500,13 @@ def _check_manifest(manifest: dict[str, Any], *, where: str) -> dict[str, tuple[
                 raise BundleError(f"{at}: invalid role name {role!r}")
         if entry["new_gun"] and base:
             raise BundleError(f"{at}: a new GUN has no published base versions")
+        if entry.get("delete") and manifest["format_version"] != FORMAT_VERSION_DELETE:
+            raise BundleError(
+                f"{at}: a deletion needs bundle format {FORMAT_VERSION_DELETE}, "
+                f"not {manifest['format_version']}"
+            )
+        if entry.get("delete") and (entry["new_gun"] or entry["files"]):
+            raise BundleError(f"{at}: a deletion carries no files and no new GUN")
         if not entry["new_gun"] and ROOT not in base:
             raise BundleError(f"{at}: a published GUN needs the base version of {ROOT!r}")
         trusted = entry["trusted_root"]

@@ -236,8 +236,9 @@ def _root(
 
 
 def _register() -> None:
-    from offtrust.cli import bundle, edit, keys, repo
+    from offtrust.cli import bundle, edit, keys, repo, rotate
 
+    rotate.register(keys.app)
     app.add_typer(keys.app, name="key")
     repo.register(app)
     app.add_typer(repo.delegation_app, name="delegation")

@@ -171,7 +171,8 @@ def stage(
     notes: list[str] = []
     data, packed = build_bundle(c, names, warnings=notes)
     for note in notes:
-        warn(note)
+        # A role still gathering signatures: name the bundle just written.
+        warn(note if to_stdout else note.replace("bundle sign BUNDLE", f"bundle sign {output}"))
     digest = hashlib.sha256(data).hexdigest()
     if target is None:
         sys.stdout.flush()
@@ -251,22 +252,85 @@ def _read_bundle_file(path: Path) -> Any:
 
 @bundle_app.command("show")
 def bundle_show(ctx: typer.Context, bundle: BundleArgument, json_: JsonOption = False) -> None:
-    """Show what a bundle carries: GUNs, base versions, files, hashes.
+    """Show what a bundle carries: GUNs, versions, and per role its valid signatures and thresholds.
+
+    A role's signatures are counted against each threshold that applies to it
+    ("root: 1 of 2 (new root), 1 of 1 (previous root v1)"); key IDs are the
+    ones that signed validly. --json adds, per GUN, "roles" (version, upload,
+    signatures, thresholds) and the verification "problems".
 
     Example: offtrust bundle show ceremony.bundle
     """
+    from offtrust.ops.bundle_sign import show_bundle
+
     b = _read_bundle_file(bundle)
+    shown = show_bundle(context(ctx, required=False), b)
     if json_:
-        print_json({"sha256": b.sha256, "manifest": b.manifest})
+        print_json(shown)
         return
     typer.echo(f"bundle sha256:{b.sha256}")
     for gun, entry in sorted(b.guns.items()):
+        row = shown["guns"][gun]
+        if row.get("delete"):
+            typer.echo(f"{gun}: (deletion)")
+            continue
         typer.echo(f"{gun}:" + (" (new GUN)" if entry.new_gun else ""))
         for role, f in sorted(entry.files.items()):
             mark = "upload" if f.upload else "context"
             base = entry.base.get(role)
             since = f" (base v{base})" if base is not None and f.upload else ""
+            r = row["roles"][role]
+            counts = ", ".join(_count_text(t) for t in r["thresholds"]) or "not checked"
+            signers = " ".join(k[:12] for k in r["signatures"]) or "none"
             typer.echo(f"  {role:<24} v{f.version:<5} {mark:<8}{since}")
+            typer.echo(f"    signatures: {counts}; valid: {signers}")
+        for p in row["problems"]:
+            if p["severity"] == "error":
+                fix = f" (fix: {p['fix']})" if p["fix"] else ""
+                typer.echo(f"  ! {p['role']}: {p['reason']}{fix}")
+
+
+def _count_text(threshold: dict[str, Any]) -> str:
+    """``1 of 2 (new root)``: one threshold of ``bundle show``."""
+    text = f"{len(threshold['valid'])} of {threshold['threshold']}"
+    return f"{text} ({threshold['label']})" if threshold["label"] else text
+
+
+@bundle_app.command("sign")
+def bundle_sign(ctx: typer.Context, bundle: BundleArgument) -> None:
+    """Add signatures from the local keys to roles of a bundle still below a threshold, in place.
+
+    For a threshold above 1 with keys in separate places (root threshold 2, two
+    people): after `offtrust stage`, each holder runs this where their keys
+    are. The bundle is verified first and nothing else in it changes: the
+    signatures are appended (content and version unchanged, kept in key ID
+    order, so the same signatures give the same bytes) and a staged snapshot
+    recording the older bytes is signed again when its key is local. Prints the
+    new sha256 to compare across the air gap.
+
+    Exit status: 0 when signed, or when the bundle already meets every
+    threshold (nothing to sign: the file is left as it is); 1 when signatures
+    are missing but no local key can add one, or the bundle fails verification.
+
+    Example: offtrust bundle sign ceremony.bundle
+    """
+    from offtrust.ops.bundle_sign import sign_bundle
+    from offtrust.store.output import check_output, write_output
+
+    target = check_output(bundle)
+    b = _read_bundle_file(bundle)
+    result = sign_bundle(context(ctx), b, passphrases())
+    if result.data is None:
+        info(f"nothing to sign: every role of {bundle} meets its thresholds")
+        typer.echo(f"sha256:{b.sha256}  {bundle}")
+        return
+    write_output(target, result.data, mode=0o644)
+    for gun, roles in sorted(result.signed.items()):
+        for role, keyids in roles.items():
+            info(f"{gun}: {role}: signed with {', '.join(k[:12] for k in keyids)}")
+    for note in result.notes:
+        warn(note.replace("bundle sign BUNDLE", f"bundle sign {bundle}"))
+    typer.echo(f"sha256:{hashlib.sha256(result.data).hexdigest()}  {bundle}")
 
 
 @bundle_app.command("verify")

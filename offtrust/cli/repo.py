@@ -1,4 +1,4 @@
-"""Repository commands: inspect, verify, delegation ..."""
+"""Repository commands: inspect, verify, delegation ..., repo delete, doctor."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from offtrust.cli._common import (
     GunArgument,
     GunsArgument,
     JsonOption,
+    YesOption,
+    confirm,
     context,
     done_line,
     gun_failure,
@@ -21,6 +23,7 @@ from offtrust.cli._common import (
     print_table,
     resolve_guns,
     warn,
+    writes,
 )
 
 delegation_app = typer.Typer(
@@ -194,6 +197,99 @@ def delegation_list(ctx: typer.Context, gun: GunArgument, json_: JsonOption = Fa
     print_table(table)
 
 
+repo_app = typer.Typer(help="Whole repositories: delete one.", no_args_is_help=True)
+
+
+
+@repo_app.command("delete")
+@writes()
+def repo_delete(
+    ctx: typer.Context,
+    gun: GunArgument,
+    yes: YesOption = False,
+    keys: Annotated[
+        bool,
+        typer.Option(
+            "--keys",
+            help="Also remove the GUN's private keys (never one another GUN's metadata lists).",
+        ),
+    ] = False,
+) -> None:
+    """Remove a GUN's local trust data now and stage its deletion on the server.
+
+    The published metadata, staged edits and recorded server keys of the GUN go
+    at once; `stage` packs the deletion and `publish` carries it out (as `notary
+    delete GUN --remote`), only while the server's root is the one deleted here,
+    and checks the server then answers 404. `reset GUN` drops the staged
+    deletion (`fetch` brings the local data back). A GUN never published has
+    nothing to delete on the server: only its local data goes.
+
+    Example: offtrust repo delete example.com/app --keys
+    """
+    from offtrust.ops.delete import delete_repo, plan_delete
+
+    c = context(ctx)
+    plan = plan_delete(c, gun, keys=keys)
+    goes = []
+    if plan.published:
+        goes.append(f"its published metadata (root v{plan.root_version})")
+    if plan.staged_edits:
+        goes.append("its staged edits")
+    if plan.keys:
+        ids = ", ".join(k.keyid[:12] for k in plan.keys)
+        goes.append(f"{len(plan.keys)} private key(s): {ids}")
+    question = f"delete {gun} locally ({'; '.join(goes) or 'nothing left here'})"
+    if plan.deletion is not None:
+        question += " and stage its deletion on the server"
+    confirm(question + "?", yes=yes, hint="use --yes (or --force)")
+    delete_repo(c, plan)
+    for info_ in plan.keys:
+        info(f"{gun}: removed key {info_.keyid} ({info_.role})")
+    for keyid, others in sorted(plan.kept_keys.items()):
+        info(f"{gun}: kept key {keyid[:12]}: {', '.join(others)} also use(s) it")
+    for info_ in plan.legacy_keys:
+        warn(f"{gun}: kept key {info_.keyid[:12]}: {info_.location} is in a legacy layout")
+    if plan.stages_deletion:
+        info(
+            f"{gun}: local trust data removed; deletion staged (pinned to root "
+            f"v{plan.root_version}): `offtrust stage {gun} --output BUNDLE`, then "
+            "`offtrust publish BUNDLE`"
+        )
+    else:
+        info(f"{gun}: local trust data removed (never published: nothing to delete on a server)")
+
+
+def doctor(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Audit the whole trust directory; name each problem and the command that fixes it.
+
+    Finds keys no metadata uses, root or targets roles with no local key,
+    metadata and certificates expired or expiring within 30 days (and every
+    other `verify` finding), RSA keys under 2048 bits, unencrypted private
+    keys, key files or directories group or others can access, staged edits
+    not yet bundled and bundles not yet published. Exits 1 when it finds any.
+
+    Example: offtrust doctor --json
+    """
+    from offtrust.errors import VerificationError
+    from offtrust.ops.doctor import doctor as op
+
+    report = op(context(ctx))
+    if json_:
+        doc = report.to_dict()
+        for finding in doc["findings"]:
+            finding["fix"] = pasteable(finding["fix"])
+        print_json(doc)
+    elif report.ok:
+        typer.echo("no problems found")
+    else:
+        for f in report.findings:
+            typer.echo(f"{f.kind}: {f.object}: {f.problem}\n    fix: {pasteable(f.fix)}")
+    if not report.ok:
+        raise VerificationError(f"doctor found {len(report.findings)} problem(s)")
+
+
 def register(app: typer.Typer) -> None:
     app.command("inspect")(inspect)
     app.command("verify")(verify)
+    app.add_typer(repo_app, name="repo")
+    app.command("doctor")(doctor)

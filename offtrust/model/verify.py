@@ -73,6 +73,21 @@ SIGNATURE, EXPIRY, HASH, ROLLBACK, STRUCTURE = (
     "rollback",
     "verification",
 )
+#: A staged or bundled top-level role that passes every rule except that it
+#: has fewer valid signatures than a threshold (its own, or for a new root the
+#: previous root's): signatures still to be gathered where the other keys are.
+#: Editing and ``stage`` accept it with a warning; ``bundle verify`` and
+#: ``publish`` refuse it. A present but invalid signature is never pending.
+PENDING = "pending-signatures"
+#: A staged snapshot that records older bytes of a staged root or targets
+#: whose own signatures verify (``bundle sign`` added signatures to it): the
+#: snapshot must be signed again where its key is.
+STALE_SNAPSHOT = "stale-snapshot"
+#: Top-level roles whose missing signatures may be gathered elsewhere (the
+#: timestamp is always signed by the server).
+PENDING_ROLES = (ROOT, TARGETS, SNAPSHOT)
+#: The fix of a role pending signatures, in a bundle.
+PENDING_FIX = "a holder of those keys runs `offtrust bundle sign BUNDLE`"
 
 
 class CertificateFacts(Protocol):
@@ -126,7 +141,60 @@ class Problem:
         return f"{text} (fix: {self.fix})" if self.fix else text
 
 
+@dataclass(frozen=True)
+class ThresholdCount:
+    """The valid signatures of one role against one threshold.
+
+    Attributes:
+        label: whose threshold it is when a role has several (``new root``,
+            ``previous root v1``); empty otherwise.
+        threshold: how many distinct keys must sign.
+        keyids: the key IDs that may sign, as the role lists them.
+        valid: those of *keyids* with a valid signature on the document.
+        keys: the public key of each of *keyids*.
+    """
+
+    label: str
+    threshold: int
+    keyids: tuple[str, ...]
+    valid: frozenset[str]
+    keys: dict[str, PublicKey] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def met(self) -> bool:
+        return len(self.valid) >= self.threshold
+
+    @property
+    def unsigned(self) -> list[str]:
+        """Listed key IDs that have not signed yet, in listed order."""
+        return [k for k in self.keyids if k not in self.valid]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "threshold": self.threshold,
+            "valid": sorted(self.valid),
+            "keyids": sorted(self.keyids),
+            "met": self.met,
+        }
+
+    def __str__(self) -> str:
+        text = f"{len(self.valid)} of {self.threshold}"
+        return f"{text} ({self.label})" if self.label else text
+
+
+def still_to_sign(counts: Iterable[ThresholdCount]) -> list[str]:
+    """Key IDs that may still sign towards a threshold not yet met, without duplicates."""
+    out: list[str] = []
+    for count in counts:
+        if not count.met:
+            out.extend(k for k in count.unsigned if k not in out)
+    return out
+
+
 _ERROR_CLASSES: dict[str, type[VerificationError]] = {
+    PENDING: SignatureError,
+    STALE_SNAPSHOT: HashMismatchError,
     SIGNATURE: SignatureError,
     EXPIRY: ExpiredError,
     HASH: HashMismatchError,
@@ -151,6 +219,9 @@ class VerificationReport:
     checked: list[str] = field(default_factory=list)
     trusted: set[str] = field(default_factory=set)
     vouched: set[str] = field(default_factory=set)
+    #: Per role, its valid signatures against each threshold that applies to
+    #: it (for the newest root: its own root keys', then the previous root's).
+    counts: dict[str, list[ThresholdCount]] = field(default_factory=dict)
     #: Exit status when the report has errors: 1, or the status of the error
     #: that kept the metadata from loading (2 for malformed or missing files).
     exit_code: int = 1
@@ -169,6 +240,11 @@ class VerificationReport:
 
     def errors_of(self, role: str) -> list[Problem]:
         return [p for p in self.errors if p.role == role]
+
+    @property
+    def pending(self) -> list[Problem]:
+        """Top-level roles still gathering signatures (see :data:`PENDING`)."""
+        return [p for p in self.errors if p.kind == PENDING]
 
     def is_usable(self, role: str) -> bool:
         """The role's content can be read and edited: trusted (expired or not)."""
@@ -194,7 +270,9 @@ class VerificationReport:
         return [
             p
             for p in self.errors
-            if not is_delegation(p.role) and (strict_expiry or p.kind != EXPIRY)
+            if not is_delegation(p.role)
+            and p.kind != PENDING
+            and (strict_expiry or p.kind != EXPIRY)
         ]
 
     def for_publishing(self, uploads: Iterable[str]) -> tuple[list[Problem], list[Problem]]:
@@ -290,6 +368,8 @@ class _Checker:
                 self.floors[role] = max(self.floors.get(role, 0), old.signed.version + 1)
         self.fetch = f"offtrust fetch {self.gun} --server URL"
         self.snapshot_trusted = False
+        # Thresholds a staged top-level role is below, by role: (reason, fix).
+        self.pending: dict[str, list[tuple[str, str | None]]] = {}
 
     def add(
         self,
@@ -303,8 +383,8 @@ class _Checker:
         self.report.problems.append(Problem(role, reason, fix, severity, kind))
 
     def failed(self, role: str) -> bool:
-        """*role* has an error other than expiry."""
-        return any(p.kind != EXPIRY for p in self.report.errors_of(role))
+        """*role* has an error other than expiry or signatures still being gathered."""
+        return any(p.kind not in (EXPIRY, PENDING) for p in self.report.errors_of(role))
 
     def refetch(self, role: str) -> str:
         """The fix for content that cannot be trusted: drop the staged edit, or fetch again."""
@@ -320,19 +400,34 @@ class _Checker:
         threshold: int,
         fix: str | None,
         signed_by: str = "",
+        *,
+        label: str = "",
+        record: bool = True,
     ) -> bool:
         """*md* carries a threshold of valid signatures by distinct keys of *keys*.
 
+        A staged top-level role below the threshold, with no invalid signature
+        by a key of *keys*, is only pending (:meth:`settle` decides): this
+        returns True so that its other thresholds are counted too.
+
         Args:
             signed_by: whose keys these are, for the message (root rotation).
+            label: whose threshold it is, for :attr:`VerificationReport.counts`.
+            record: add the count to the report (the newest document only).
         """
-        if not md.signatures:
-            self.add(role, "has no signatures", fix, kind=SIGNATURE)
-            return False
         try:
-            valid = count_valid_signatures(md, keys, self.crypto)
+            valid = count_valid_signatures(md, keys, self.crypto) if md.signatures else set()
         except InvalidMetadataError as e:
             self.add(role, f"cannot be canonicalized for verification: {e}", fix)
+            return False
+        if record:
+            listed_valid = frozenset(k for k, key in keys.items() if key.keyid in valid)
+            count = ThresholdCount(label, threshold, tuple(keys), listed_valid, dict(keys))
+            recorded = self.report.counts.setdefault(role, [])
+            # A role's own threshold first, then the previous root's.
+            recorded.insert(0 if label == "new root" else len(recorded), count)
+        if not md.signatures:
+            self.add(role, "has no signatures", fix, kind=SIGNATURE)
             return False
         if len(valid) < threshold:
             counts = f"{len(valid)} of {threshold} required, {len(md.signatures)} present"
@@ -341,9 +436,42 @@ class _Checker:
                 if signed_by
                 else f"valid signatures did not meet threshold ({counts})"
             )
+            invalid = [
+                s
+                for s in md.iter_signatures()
+                if s.keyid in keys and keys[s.keyid].keyid not in valid
+            ]
+            if record and role in PENDING_ROLES and role in self.state.staged and not invalid:
+                self.pending.setdefault(role, []).append((reason, fix))
+                return True
             self.add(role, reason, fix, kind=SIGNATURE)
             return False
         return True
+
+    def settle(self, role: str) -> None:
+        """Report *role*'s missing signatures: pending, or an ordinary error.
+
+        Pending needs at least one valid signature by a key that may sign the
+        role: a document nobody entitled has signed is not half signed.
+        """
+        below = self.pending.pop(role, None)
+        if not below:
+            return
+        counts = self.report.counts.get(role, [])
+        if not any(c.valid for c in counts):
+            for reason, fix in below:
+                self.add(role, reason, fix, kind=SIGNATURE)
+            return
+        ids = ", ".join(k[:12] for k in still_to_sign(counts))
+        fix = PENDING_FIX
+        if self.state.sources.get(role) != "bundle":
+            fix = f"offtrust stage {self.gun} --output BUNDLE; then {fix}"
+        self.add(
+            role,
+            f"pending signatures: {', '.join(str(c) for c in counts)}; may still sign: {ids}",
+            fix,
+            kind=PENDING,
+        )
 
     def key_ids(self, role: str, keys: dict[str, PublicKey], fix: str | None) -> None:
         for keyid in bad_key_ids(keys):
@@ -494,6 +622,18 @@ class _Checker:
                 kind=HASH,
             )
         problem = entry.mismatch(md.to_bytes())
+        if problem and role in (ROOT, TARGETS) and {role, SNAPSHOT} <= self.state.staged:
+            # Both staged: the role's own signatures vouch for its content, and
+            # the snapshot recorded it before more signatures were added.
+            in_bundle = self.state.sources.get(SNAPSHOT) == "bundle"
+            return Problem(
+                SNAPSHOT,
+                f"records older bytes of {role} ({problem}); it must be signed again",
+                "a holder of the snapshot key runs `offtrust bundle sign BUNDLE`"
+                if in_bundle
+                else f"offtrust reset {self.gun}",
+                kind=STALE_SNAPSHOT,
+            )
         if problem:
             return Problem(
                 role, f"does not match {SNAPSHOT}: {problem}", self.refetch(role), kind=HASH
@@ -538,6 +678,7 @@ class _Checker:
                 root.threshold(TARGETS),
                 self.resign_fix(TARGETS, f"offtrust resign {self.gun} {TARGETS}"),
             )
+            self.settle(TARGETS)
             self.then(hash_problem)
             self.expiry(TARGETS, targets_md)
             if root_ok and not self.failed(TARGETS):
@@ -547,7 +688,7 @@ class _Checker:
             report.trusted.add(ROOT)
             if TIMESTAMP in state.roles and not self.failed(TIMESTAMP):
                 report.trusted.add(TIMESTAMP)
-            if self.snapshot_trusted:
+            if self.snapshot_trusted and not self.failed(SNAPSHOT):
                 report.trusted.add(SNAPSHOT)
         else:
             # Nothing can be trusted when the root cannot.
@@ -591,6 +732,7 @@ class _Checker:
             self.root_chain(trusted, root_md, fix)
         else:
             self.signatures(ROOT, root_md, root_keys, root.threshold(ROOT), fix)
+        self.settle(ROOT)
         self.certificates(ROOT, root_keys, is_root=True)
         self.expiry(ROOT, root_md)
 
@@ -632,15 +774,18 @@ class _Checker:
             if current is not newest:
                 self.key_ids(ROOT, current.signed.keys, fix)
             label = "the trusted root keys" if previous is trusted else f"the root keys of v{old_v}"
+            newest_staged = current is newest and ROOT in self.state.staged
             ok = self.signatures(
                 ROOT,
                 current,
                 previous.signed.role_keys(ROOT),
                 previous.signed.threshold(ROOT),
                 f"offtrust bundle sign BUNDLE (with the root key of v{old_v} of {self.gun})"
-                if current is newest and ROOT in self.state.staged
+                if newest_staged
                 else fix,
                 label,
+                label=f"previous root v{old_v}",
+                record=current is newest,
             )
             ok = ok and self.signatures(
                 ROOT,
@@ -649,6 +794,8 @@ class _Checker:
                 current.signed.threshold(ROOT),
                 fix,
                 "its own root keys",
+                label="new root",
+                record=current is newest,
             )
             if not ok:
                 return
@@ -673,6 +820,22 @@ class _Checker:
             if old is None or new is None or set(old.keyids) != set(new.keyids):
                 self.floors.pop(role, None)
 
+    def snapshot_left_to_server(self, root: Any) -> bool:
+        """A staged root rotates the snapshot key and no new snapshot is staged.
+
+        ``key rotate GUN snapshot --server-managed``: the published snapshot,
+        signed by the old key, is not uploaded; the server signs a new one
+        with its key when the root is published (and the server checks it).
+        """
+        trusted = self.trusted_root
+        if self.state.network or trusted is None:
+            return False
+        if ROOT not in self.state.staged or SNAPSHOT in self.state.staged:
+            return False
+        old = trusted.signed.roles.get(SNAPSHOT)
+        new = root.roles.get(SNAPSHOT)
+        return old is not None and new is not None and set(old.keyids) != set(new.keyids)
+
     def timestamp_and_snapshot(self, root: Any, new_gun: bool) -> None:
         state = self.state
         timestamp_md = state.get(TIMESTAMP)
@@ -693,6 +856,15 @@ class _Checker:
             self.expiry(TIMESTAMP, timestamp_md)
         if snapshot_md is None:
             return
+        if self.snapshot_left_to_server(root):
+            self.add(
+                SNAPSHOT,
+                "is left to the server: the staged root lists a new snapshot key that did not "
+                "sign it, so the server signs a new snapshot when the root is published",
+                f"offtrust stage {self.gun} --output BUNDLE, then offtrust publish BUNDLE",
+                WARNING,
+            )
+            return
         self.report.checked.append(SNAPSHOT)
         staged = SNAPSHOT in state.staged
         self.signatures(
@@ -702,6 +874,7 @@ class _Checker:
             root.threshold(SNAPSHOT),
             f"offtrust resign {self.gun} snapshot" if staged else self.fetch,
         )
+        self.settle(SNAPSHOT)
         self.expiry(SNAPSHOT, snapshot_md)
         if not staged and timestamp_md is not None:
             entry = timestamp_md.signed.meta.get(SNAPSHOT)

@@ -38,6 +38,16 @@ class NotaryAPI(Protocol):
         """
         ...
 
+    def delete_trust_data(self, gun: str) -> None:
+        """``DELETE /v2/<gun>/_trust/tuf/``: remove every metadata file of *gun*
+        (``notary delete GUN --remote``; the server answers 200 even for a GUN it lacks).
+
+        Raises:
+            ServerRejectedError: the server refused.
+            NetworkError: transport failure.
+        """
+        ...
+
     def publish(self, gun: str, files: Mapping[str, bytes]) -> None:
         """One atomic update of *gun*: role name (no ``.json``) -> exact bytes.
 

@@ -378,6 +378,30 @@ class NotaryClient:
         if not 200 <= reply.status < 300:
             self._raise_for(reply, "the update", uncertain=True)
 
+    def delete_trust_data(self, gun: str) -> None:
+        """Delete every metadata file of ``gun``: ``DELETE /v2/<gun>/_trust/tuf/``.
+
+        What ``notary delete GUN --remote`` sends (``client/delete.go``
+        ``DeleteTrustData``, ``storage/httpstore.go`` ``RemoveAll``): no body,
+        scope ``repository:<gun>:*``. notary-server answers 200, also for a GUN
+        it does not hold.
+
+        Raises:
+            UsageError: invalid GUN.
+            ServerRejectedError: the server refused.
+            AuthError: the server refused the credentials.
+            NetworkError: transport failure; the outcome may then be unknown.
+        """
+        reply = self._session.request(
+            "DELETE",
+            self._tuf_path(gun, ""),
+            scope=f"repository:{gun}:*",
+            limit=MAX_ERROR_BODY_SIZE,
+            what=f"the deletion of {gun}",
+        )
+        if not 200 <= reply.status < 300:
+            self._raise_for(reply, "the deletion", uncertain=True)
+
     # -- helpers ------------------------------------------------------------ #
 
     def _tuf_path(self, gun: str, name: str) -> str:

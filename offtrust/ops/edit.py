@@ -280,6 +280,47 @@ class Editor:
             ]
         return []
 
+    def _sign_root(self, md: Metadata[Any]) -> list[str]:
+        """Sign a changed root; when its root keys change, also with the trusted root's.
+
+        A new root must carry the previous (published) root's threshold as
+        well as its own (a rotation), so every local key of either signs it;
+        a threshold not met here is a warning (``bundle sign`` gathers the
+        rest where the other keys are).
+
+        Raises:
+            MissingKeyError: no local key of either root can sign.
+        """
+        previous = self.state.published.get(ROOT)
+        new_keys, threshold = self.role_keys(ROOT)
+        old_keys = previous.signed.role_keys(ROOT) if previous is not None else {}
+        if previous is None or set(old_keys) == set(new_keys):
+            return self.sign(ROOT, md)
+        new_signers = self.local_signers(new_keys)
+        old_signers = self.local_signers(old_keys)
+        if not new_signers and not old_signers:
+            listed = ", ".join(k[:12] for k in [*old_keys, *new_keys])
+            raise MissingKeyError(
+                f"{self.gun}: no local private key of the trusted or the new root can sign "
+                f"root (their keys: {listed})",
+                hint="load the root key with `offtrust key import FILE --role root`",
+            )
+        sign_metadata(md, dict([*new_signers, *old_signers]).items())
+        warnings = []
+        old_threshold = previous.signed.threshold(ROOT)
+        if len(old_signers) < old_threshold:
+            warnings.append(
+                f"root: signed by {len(old_signers)} of the {old_threshold} keys the trusted "
+                f"root v{previous.signed.version} needs for a new root; add the others with "
+                "`offtrust bundle sign`"
+            )
+        if len(new_signers) < threshold:
+            warnings.append(
+                f"root: signed by {len(new_signers)} of the {threshold} keys of the new root; "
+                "add the others with `offtrust bundle sign`"
+            )
+        return warnings
+
     # -- commit -----------------------------------------------------------
 
     def _bump(self, role: str, md: Metadata[Any]) -> None:
@@ -315,7 +356,10 @@ class Editor:
                 raise UsageError(f"cannot edit role {role}")
             md = self.state.roles[role]
             self._bump(role, md)
-            warnings += self.sign(role, md)
+            warnings += self._sign_root(md) if role == ROOT else self.sign(role, md)
+        if self.report is not None:
+            # A staged role still gathering signatures that this edit leaves as it is.
+            warnings += [str(p) for p in self.report.pending if p.role not in self.changed]
         snapshot_by_server = True
         snapshot = self.state.get(SNAPSHOT)
         if snapshot is not None and self.can_sign(SNAPSHOT):

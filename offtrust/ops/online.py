@@ -22,7 +22,7 @@ from offtrust.errors import (
 from offtrust.model.metadata import BASE_ROLES, ROOT, SNAPSHOT, TARGETS, TIMESTAMP, Metadata
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import is_delegation
-from offtrust.model.verify import MAX_ROOT_CHAIN, WARNING, verify_repository
+from offtrust.model.verify import EXPIRY, MAX_ROOT_CHAIN, WARNING, verify_repository
 from offtrust.ops.context import Context
 from offtrust.ops.verify import check_publishable
 from offtrust.store.repo import parse_metadata, read_server_keys, write_server_keys
@@ -172,6 +172,10 @@ def fetch_gun(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
     if state is None:
         if trusted is not None:
             raise ConflictError(f"{gun}: the server has no trust data, but this directory does")
+        if repos.deletion(gun) is not None:
+            # A staged deletion the server has carried out: done, nothing to keep.
+            repos.reset(gun)
+            return GUNResult(gun, "deleted", "the server holds no trust data: deletion done")
         return _record_server_keys(ctx, gun, client)
     warnings = []
     if trusted is None:
@@ -189,6 +193,7 @@ def fetch_gun(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
     warnings += [f"{r}: skipped (fails verification), not written" for r in skipped]
     roles = {r: md for r, md in state.roles.items() if r not in skipped}
     repos.write_published(gun, {role: md.to_bytes() for role, md in roles.items()})
+    warnings += _refresh_server_keys(ctx, gun, client, state.roles[ROOT])
     message = ""
     if repos.retire(gun):
         message = "the staged edits are published now: retired, nothing left to carry back"
@@ -212,6 +217,38 @@ def fetch_gun(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
         roles={r: md.signed.version for r, md in sorted(roles.items())},
         warnings=warnings,
     )
+
+
+def _refresh_server_keys(
+    ctx: Context, gun: str, client: NotaryAPI, root: Metadata[Any]
+) -> list[str]:
+    """Record the server's timestamp and snapshot keys of an existing GUN (best effort).
+
+    ``key rotate GUN snapshot --server-managed`` lists the snapshot key
+    offline. A record whose timestamp key the root lists is kept (the server
+    keeps every key it made; for a client-managed snapshot it makes a new one
+    on every request); a record from before the GUN existed is replaced.
+
+    Returns:
+        A warning when the server would not hand the keys out (they need
+        push access); fetching itself does not fail for it.
+    """
+    from offtrust.errors import OfftrustError
+    from offtrust.model.keys import PublicKey
+
+    try:
+        recorded = read_server_keys(ctx.trust, gun)
+        listed = set(root.signed.role_keys(TIMESTAMP))
+        if recorded and PublicKey.from_dict(recorded[TIMESTAMP]).keyid in listed:
+            return []
+        keys = {role: client.get_server_key(gun, role) for role in (TIMESTAMP, SNAPSHOT)}
+        write_server_keys(ctx.trust, gun, keys)
+    except OfftrustError as e:
+        return [
+            f"the server's snapshot key was not recorded ({e.message}); "
+            f"`offtrust key rotate {gun} snapshot --server-managed` needs it"
+        ]
+    return []
 
 
 def _record_server_keys(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
@@ -267,6 +304,19 @@ def verify_bundle_gun(ctx: Context, entry: BundleGUN) -> list[str]:
     Raises:
         VerificationError: naming the role, the reason and the fix.
     """
+    if entry.delete:
+        return _verify_deletion(ctx, entry)
+    state = checked_bundle_state(entry)
+    report = verify_repository(state, ctx.now(), crypto=ctx.crypto)
+    return check_publishable(ctx, state, report)
+
+
+def checked_bundle_state(entry: BundleGUN) -> RepoState:
+    """:func:`bundle_state`, refusing a bundle whose unchanged root is not its trusted root.
+
+    Raises:
+        VerificationError: the root is not uploaded yet differs from the trusted root.
+    """
     state = bundle_state(entry)
     root = entry.files.get(ROOT)
     if (
@@ -278,8 +328,85 @@ def verify_bundle_gun(ctx: Context, entry: BundleGUN) -> list[str]:
         raise VerificationError(
             f"{entry.gun}: the bundle's root is not the trusted root it was built on"
         )
+    return state
+
+
+def _verify_deletion(ctx: Context, entry: BundleGUN) -> list[str]:
+    """A staged deletion pins a root: it must be a root that verifies by itself.
+
+    Only its expiry may have passed (a repository is often deleted because
+    nobody maintains it any more).
+
+    Raises:
+        VerificationError: the pinned root is missing or does not verify.
+    """
+    if entry.trusted_root is None:
+        raise VerificationError(f"{entry.gun}: the deletion pins no root")
+    root = parse_metadata(entry.trusted_root, ROOT, f"bundle:{entry.gun}/trusted-root.json")
+    state = RepoState(gun=entry.gun, trusted_root=root)
+    state.roles[ROOT] = root
+    state.sources[ROOT] = "bundle"
     report = verify_repository(state, ctx.now(), crypto=ctx.crypto)
-    return check_publishable(ctx, state, report)
+    errors = [p for p in report.errors_of(ROOT) if p.kind != EXPIRY]
+    report.raise_for(errors, prefix="the deletion's pinned ")
+    return [str(p) for p in report.problems if p.role == ROOT and p not in errors]
+
+
+def delete_gun(ctx: Context, entry: BundleGUN, client: NotaryAPI, *, dry_run: bool) -> GUNResult:
+    """Carry out a staged deletion (``repo delete``): ``notary delete GUN --remote``, pinned.
+
+    The server's root must be the root the deletion was decided on (a server
+    whose root moved on, or that holds another repository under this name, is
+    left alone); then ``DELETE /v2/<gun>/_trust/tuf/``, and the server must
+    answer 404 for the GUN's root and timestamp. A GUN the server already
+    lacks is reported as such (publishing twice is safe).
+
+    Raises:
+        ConflictError: the server's root moved on since the deletion was staged.
+        VerificationError: the pinned root does not verify, the server holds
+            another root, or it still serves the GUN after the deletion.
+        NetworkError: the server refused or failed.
+    """
+    gun = entry.gun
+    warnings = _verify_deletion(ctx, entry)
+    pinned = parse_metadata(entry.trusted_root or b"", ROOT, f"bundle:{gun}/trusted-root.json")
+    served_root = client.get_metadata(gun, ROOT)
+    if served_root is None:
+        _check_deleted(client, gun, after="")
+        return GUNResult(gun, "already-deleted", "the server holds no trust data for it")
+    _check_server_root(ctx, entry, client, served_root)
+    version = pinned.signed.version
+    if dry_run:
+        return GUNResult(
+            gun,
+            "would-delete",
+            f"delete all its trust data on the server (root v{version}, as pinned)",
+            roles={ROOT: version},
+            warnings=warnings,
+        )
+    client.delete_trust_data(gun)
+    _check_deleted(client, gun, after="deleted, but ")
+    return GUNResult(
+        gun,
+        "deleted",
+        "the server no longer serves it (404 for root and timestamp)",
+        roles={ROOT: version},
+        warnings=warnings,
+    )
+
+
+def _check_deleted(client: NotaryAPI, gun: str, *, after: str) -> None:
+    """The server answers 404 for the root and the timestamp of *gun*.
+
+    Raises:
+        VerificationError: it still serves one of them.
+    """
+    served = [role for role in (ROOT, TIMESTAMP) if client.get_metadata(gun, role) is not None]
+    if served:
+        raise VerificationError(
+            f"{gun}: {after}the server still serves its {' and '.join(served)}",
+            hint="check the server's storage and logs; publish the bundle again to retry",
+        )
 
 
 def _version_of(data: bytes) -> int:
@@ -350,6 +477,8 @@ def publish_gun(ctx: Context, entry: BundleGUN, client: NotaryAPI, *, dry_run: b
         NetworkError: the server refused or failed.
     """
     gun = entry.gun
+    if entry.delete:
+        return delete_gun(ctx, entry, client, dry_run=dry_run)
     warnings = verify_bundle_gun(ctx, entry)
     uploads = {role: f.data for role, f in entry.files.items() if f.upload}
     server: dict[str, bytes | None] = {

@@ -19,6 +19,8 @@ line (``ops``): a small JSON object, ``{"op": NAME, ...arguments}``:
 ``delegation_purge``   ``keyid``
 ``witness``            ``roles``
 ``resign``             ``roles`` (empty: every role local keys sign), ``expires_seconds``
+``key_rotate``         ``role``, ``keys`` (the new keys, as root.json lists them),
+                       ``threshold``, ``server_managed``, ``expires_seconds``
 =====================  ==========================================================
 
 An operation whose effect the new published state already has is skipped and
@@ -226,6 +228,20 @@ def _replay(
             passphrases,
             expires_in=None if seconds is None else timedelta(seconds=seconds),
         )
+    if kind == "key_rotate":
+        from offtrust.ops.rotate import rotate_key
+
+        seconds = _field(op, "expires_seconds", int, null=True)
+        return rotate_key(
+            ctx,
+            gun,
+            _field(op, "role", str),
+            passphrases,
+            threshold=_field(op, "threshold", int),
+            server_managed=bool(op.get("server_managed", False)),
+            expires_in=None if seconds is None else timedelta(seconds=seconds),
+            public_keys=_keys(op),
+        ).commit
     raise InvalidMetadataError(
         f"staged state of {gun}: unknown operation {describe(op)!r}",
         hint=f"`offtrust reset {gun}` and redo the edits",

@@ -28,7 +28,12 @@ def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
     (``rebase`` replays them; ``rebase`` is False when they cannot be replayed).
     """
     out: list[dict[str, Any]] = []
-    for gun in guns if guns is not None else staged_guns(ctx):
+    names = guns if guns is not None else sorted({*staged_guns(ctx), *deleted_guns(ctx)})
+    for gun in names:
+        deletion = ctx.repos.deletion(gun)
+        if deletion is not None:
+            out.append(_deletion_row(gun, deletion.base.get(ROOT)))
+            continue
         info = ctx.repos.staged_info(gun)
         files = ctx.repos.staged_files(gun)
         if info is None and not files:
@@ -58,6 +63,29 @@ def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def deleted_guns(ctx: Context) -> list[str]:
+    """GUNs whose deletion on the server is staged (``repo delete``)."""
+    return ctx.repos.deleted_guns()
+
+
+def _deletion_row(gun: str, root_version: int | None) -> dict[str, Any]:
+    """A staged deletion as ``status`` lists it."""
+    return {
+        "gun": gun,
+        "staged": True,
+        "retired": False,
+        "new_gun": False,
+        "delete": True,
+        "roles": {},
+        "edits": [
+            f"delete the repository on the server (only while its root is v{root_version}, "
+            "the one it was deleted at); `offtrust reset` drops the deletion"
+        ],
+        "behind": [],
+        "rebase": False,
+    }
 
 
 def moved_roles(ctx: Context, gun: str, base: dict[str, int]) -> list[str]:
@@ -125,12 +153,13 @@ def check_stageable(ctx: Context, state: RepoState) -> list[str]:
 
     Returns:
         Warnings (a delegation left without valid signatures, as Docker
-        leaves it: the server accepts the upload).
+        leaves it: the server accepts the upload; a top-level role still
+        gathering signatures, packed for ``bundle sign``).
 
     Raises:
         VerificationError: naming the first problem and its fix.
     """
-    return check_publishable(ctx, state, verify_state(ctx, state))
+    return check_publishable(ctx, state, verify_state(ctx, state), allow_pending=True)
 
 
 def _check_base(
@@ -189,7 +218,7 @@ def build_bundle(
     """
     from offtrust.bundle import BundleFile, BundleGUN, write_bundle
 
-    names = guns if guns else staged_guns(ctx)
+    names = guns if guns else sorted({*staged_guns(ctx), *deleted_guns(ctx)})
     if not names:
         raise NotFoundError(
             "nothing is staged (edits already published are retired)",
@@ -198,6 +227,24 @@ def build_bundle(
     entries = []
     for gun in names:
         files = ctx.repos.staged_files(gun)
+        deletion = ctx.repos.deletion(gun)
+        if deletion is not None:
+            if files:
+                raise ConflictError(
+                    f"cannot stage {gun}: both a deletion and edits are staged",
+                    hint=f"`offtrust reset {gun}` drops both; then redo the one you want",
+                )
+            entries.append(
+                BundleGUN(
+                    gun=gun,
+                    base=dict(deletion.base),
+                    new_gun=False,
+                    files={},
+                    trusted_root=deletion.trusted_root,
+                    delete=True,
+                )
+            )
+            continue
         if not files:
             if ctx.repos.staged_published(gun):
                 raise NotFoundError(
@@ -234,4 +281,23 @@ def build_bundle(
                 trusted_root=None if new_gun or trusted_root is None else trusted_root.to_bytes(),
             )
         )
-    return write_bundle(entries), list(names)
+    data = write_bundle(entries)
+    _record_bundled(ctx, names, data)
+    return data, list(names)
+
+
+def _record_bundled(ctx: Context, guns: list[str], data: bytes) -> None:
+    """Best effort: note which bundle each GUN's staged state went into, for ``doctor``.
+
+    A trust directory that cannot be written (a read-only copy) still stages.
+    """
+    import hashlib
+
+    from offtrust.errors import OfftrustError
+
+    digest = hashlib.sha256(data).hexdigest()
+    for gun in guns:
+        try:
+            ctx.repos.record_bundled(gun, digest)
+        except OfftrustError:
+            continue

@@ -6,11 +6,13 @@ import dataclasses
 
 from offtrust.errors import OfftrustError
 from offtrust.model.keys import PublicKey
-from offtrust.model.metadata import TARGETS
+from offtrust.model.metadata import ROOT, TARGETS
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import RELEASES
 from offtrust.model.verify import (
     ERROR,
+    PENDING,
+    PENDING_FIX,
     SIGNATURE,
     Problem,
     VerificationReport,
@@ -47,8 +49,16 @@ def with_local_fixes(
     whether a key of it is here. Where none is, the fix names the holders.
     """
     fixed = []
+    renew = _renewal(ctx, state)
     for problem in report.problems:
         role = problem.role
+        if (
+            renew
+            and role == ROOT
+            and problem.reason.startswith("certificate of key ")
+            and problem.fix == f"offtrust key rotate {state.gun} root"
+        ):
+            problem = dataclasses.replace(problem, fix=renew)
         witness = f"offtrust witness {state.gun} {role}"
         if problem.fix == witness:
             keys = _role_keys(state, role)
@@ -61,6 +71,34 @@ def with_local_fixes(
         fixed.append(problem)
     report.problems = fixed
     return report
+
+
+def _renewal(ctx: Context, state: RepoState) -> str | None:
+    """``key rotate GUN root --key ID...``: new certificates over the same local root keys.
+
+    None when a root key is not local (then only a new key, or its holder, helps).
+    """
+    from offtrust.crypto import canonical_keyid
+
+    root = state.roles.get(ROOT)
+    if root is None:
+        return None
+    ids = []
+    try:
+        for key in root.signed.role_keys(ROOT).values():
+            ids.append(canonical_keyid(key))
+    except OfftrustError:
+        return None
+    if not ids or not all(ctx.keys.has(i) for i in ids):
+        return None
+    threshold = root.signed.threshold(ROOT)
+    return " ".join(
+        [
+            f"offtrust key rotate {state.gun} root",
+            *[f"--key {i}" for i in dict.fromkeys(ids)],
+            *([f"--threshold {threshold}"] if threshold > 1 else []),
+        ]
+    )
 
 
 def _role_keys(state: RepoState, role: str) -> dict[str, PublicKey]:
@@ -115,12 +153,21 @@ def key_holders(state: RepoState, keys: dict[str, PublicKey]) -> str:
     return "one of the keys " + ", ".join(described)
 
 
-def check_publishable(ctx: Context, state: RepoState, report: VerificationReport) -> list[str]:
+def check_publishable(
+    ctx: Context,
+    state: RepoState,
+    report: VerificationReport,
+    *,
+    allow_pending: bool = False,
+) -> list[str]:
     """Refuse to stage or publish what the server would refuse; warn about the rest.
 
     Args:
         state: the GUN; ``state.staged`` are the roles to upload.
         report: its verification.
+        allow_pending: a top-level role still gathering signatures (``stage``
+            packs it for ``bundle sign``) is a warning naming what is missing
+            and the fix; otherwise (``bundle verify``, ``publish``) it refuses.
 
     Returns:
         Warnings, each naming the role and who can fix it with which command: a
@@ -131,8 +178,11 @@ def check_publishable(ctx: Context, state: RepoState, report: VerificationReport
         VerificationError: (or a subclass) an error the upload must not carry.
     """
     errors, warnings = report.for_publishing(state.staged)
-    report.raise_for(errors)
     lines = []
+    if allow_pending:
+        lines += [f"{p.role}: {p.reason} (fix: {PENDING_FIX})" for p in errors if p.kind == PENDING]
+        errors = [p for p in errors if p.kind != PENDING]
+    report.raise_for(errors)
     for problem in warnings:
         if problem.kind != SIGNATURE or not problem.role.startswith(TARGETS + "/"):
             lines.append(str(problem))

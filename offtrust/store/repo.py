@@ -14,7 +14,10 @@ rename, so a kill at any moment leaves the old or the new state, never a mix.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import gc
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +40,13 @@ from offtrust.store.layout import SERVER, STAGED, TUF, TrustDir, check_role_path
 _FIXED = (ROOT, TARGETS, SNAPSHOT, TIMESTAMP)
 #: The staged state, inside the staged generation (``staged/<gun>/metadata/``).
 STATE_FILE = "state.json"
+#: A staged deletion of the GUN on the server (``repo delete``), next to the
+#: staged generation: ``staged/<gun>/deletion.json``. A directory holding only
+#: it is not a GUN (no ``metadata``), so a deleted GUN is gone from every listing.
+DELETION_FILE = "deletion.json"
+#: Which staged state ``stage`` last packed, and into which bundle (for ``doctor``):
+#: ``staged/<gun>/bundled.json``.
+BUNDLED_FILE = "bundled.json"
 
 
 def schema_kind(role: str) -> str:
@@ -64,12 +74,34 @@ def read_metadata_file(path: Path, role: str, source: str) -> Metadata[Any]:
     return parse_metadata(data, role, source)
 
 
+#: From this size on, the garbage collector pauses while a document is parsed.
+GC_PAUSE_BYTES = 1 << 20
+
+
 def parse_metadata(data: bytes, role: str, source: str) -> Metadata[Any]:
     """Schema-check and parse metadata bytes of *role*.
+
+    A large document (100,000 targets) makes hundreds of thousands of objects
+    that all stay alive: the collector would walk them again and again while
+    they are made (half the parse time), and at every later collection of the
+    command. So it is paused while they are made, and they are then frozen
+    (``gc.freeze``: kept out of later collections) -- they live until the
+    command ends anyway.
 
     Raises:
         InvalidMetadataError: malformed JSON, schema or model violation.
     """
+    if len(data) < GC_PAUSE_BYTES or not gc.isenabled():
+        return _parse_metadata(data, role, source)
+    gc.disable()
+    try:
+        return _parse_metadata(data, role, source)
+    finally:
+        gc.enable()
+        gc.freeze()
+
+
+def _parse_metadata(data: bytes, role: str, source: str) -> Metadata[Any]:
     from offtrust.schema import parse_and_validate
 
     parsed = parse_and_validate(schema_kind(role), data, source=source)
@@ -115,6 +147,36 @@ class StagedInfo:
         if self.ops:  # none recorded (or None): read back as unreplayable
             out["ops"] = [dict(op) for op in self.ops]
         return out
+
+
+@dataclass(frozen=True)
+class StagedDeletion:
+    """A deletion of a GUN on the server, staged by ``repo delete``.
+
+    ``base``: the published versions the deletion was decided on;
+    ``trusted_root``: the bytes of the published root then, which ``publish``
+    requires the server to serve before it deletes anything.
+    """
+
+    base: dict[str, int]
+    trusted_root: bytes
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "base": dict(sorted(self.base.items())),
+            "trusted_root": base64.b64encode(self.trusted_root).decode("ascii"),
+        }
+        return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> StagedDeletion:
+        """Raises: ValueError, TypeError, AttributeError, KeyError, RecursionError: malformed."""
+        parsed = json.loads(data)
+        root = base64.b64decode(str(parsed["trusted_root"]), validate=True)
+        base = {str(k): int(v) for k, v in dict(parsed["base"]).items()}
+        if not root or ROOT not in base:
+            raise ValueError("no trusted root")
+        return cls(base=base, trusted_root=root)
 
 
 class RepoStore:
@@ -450,6 +512,9 @@ class RepoStore:
                     # The state file of offtrust before 0.2: the generation has its own now.
                     with contextlib.suppress(StoreError):
                         parent.remove_file(STATE_FILE)
+                    # What ``stage`` packed is no longer the staged state.
+                    with contextlib.suppress(StoreError):
+                        parent.remove_file(BUNDLED_FILE)
         except BaseException:
             if base == STAGED:
                 self._prune(gun)
@@ -485,11 +550,200 @@ class RepoStore:
             if parent is None:
                 return False
             dropped = _fs.retire(parent)
-            if parent.kind(STATE_FILE) == _fs.FILE:
-                parent.remove_file(STATE_FILE)
-                dropped = True
+            # A staged deletion is dropped too (``reset`` undoes ``repo delete``'s
+            # staging; the local data it removed comes back with ``fetch``).
+            for name in (STATE_FILE, DELETION_FILE):
+                if parent.kind(name) == _fs.FILE:
+                    parent.remove_file(name)
+                    dropped = True
+            if parent.kind(BUNDLED_FILE) == _fs.FILE:
+                parent.remove_file(BUNDLED_FILE)
         self._prune(gun)
         return dropped
+
+    # -- staged deletions (``repo delete``) -------------------------------
+
+    def deletion(self, gun: str) -> StagedDeletion | None:
+        """The staged deletion of *gun*, or None.
+
+        Raises:
+            InvalidMetadataError: the record is broken.
+            UnreadableInputError: it is a link, a special file or too large.
+        """
+        with self._gun_dir(STAGED, gun) as parent:
+            data = None if parent is None else parent.read(DELETION_FILE, _fs.METADATA_LIMIT)
+            where = "" if parent is None else parent.where(DELETION_FILE)
+        if data is None:
+            return None
+        try:
+            return StagedDeletion.from_bytes(data)
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
+            raise InvalidMetadataError(
+                f"{where}: unreadable staged deletion: {_fs.show(str(e))}",
+                hint=f"`offtrust reset {gun}` drops it",
+            ) from e
+
+    def stage_deletion(self, gun: str, deletion: StagedDeletion) -> None:
+        """Record a staged deletion of *gun* (one atomic file write).
+
+        Raises:
+            StoreError: nothing was written.
+        """
+        with self._gun_dir(STAGED, gun, create=True) as parent:
+            assert parent is not None
+            parent.write(DELETION_FILE, deletion.to_bytes())
+
+    def deleted_guns(self) -> list[str]:
+        """Every GUN with a staged deletion (links and unreadable parts skipped)."""
+        from offtrust.model.names import gun_problem
+
+        found: list[str] = []
+
+        def walk(directory: _fs.Dir, parts: tuple[str, ...]) -> None:
+            try:
+                entries = directory.entries()
+            except StoreError:
+                return
+            if parts and (DELETION_FILE, _fs.FILE) in entries:
+                gun = "/".join(parts)
+                if gun_problem(gun) is None:
+                    found.append(gun)
+            if len(parts) >= _fs.MAX_DEPTH:
+                return
+            for name, kind in sorted(entries):
+                if kind != _fs.DIR or name == _fs.CURRENT or _fs.is_leftover(name):
+                    continue
+                with contextlib.suppress(StoreError):
+                    sub = directory.open_dir(name)
+                    if sub is None:
+                        continue
+                    with sub:
+                        walk(sub, (*parts, name))
+
+        with contextlib.suppress(StoreError):
+            root = _fs.open_root(self.trust.root)
+            if root is None:
+                return found
+            with root:
+                start = root.walk(STAGED)
+                if start is None:
+                    return found
+                with start:
+                    walk(start, ())
+        return sorted(found)
+
+    def remove_published(self, gun: str) -> bool:
+        """Remove the published cache of *gun* (``tuf/<gun>/metadata`` in one rename,
+        then its ``changelist``), as ``notary delete`` does, and the server keys
+        ``fetch`` recorded for it (:meth:`remove_server_keys`). GUNs nested
+        below it are kept.
+
+        Returns:
+            False when there was no published cache.
+
+        Raises:
+            UnreadableInputError: a link or special file is in the way (nothing
+                is changed).
+            StoreError: it cannot be removed.
+        """
+        with self._gun_dir(TUF, gun) as parent:
+            if parent is None:
+                return False
+            if parent.kind("changelist") == _fs.DIR:
+                parent.check_tree("changelist")
+            removed = _fs.retire(parent)
+            if parent.kind("changelist") == _fs.DIR:
+                parent.remove_tree("changelist")
+        self._prune_under(TUF, gun)
+        self.remove_server_keys(gun)
+        return removed
+
+    def remove_server_keys(self, gun: str) -> None:
+        """Forget the server keys ``fetch`` recorded for *gun* (to initialise it offline).
+
+        Raises:
+            UnreadableInputError: a link or special file is in the way.
+            StoreError: a file cannot be removed.
+        """
+        with self._gun_dir(SERVER, gun) as directory:
+            if directory is not None:
+                for role in (TIMESTAMP, SNAPSHOT):
+                    if directory.kind(_server_key_file(role)) == _fs.FILE:
+                        directory.remove_file(_server_key_file(role))
+        self._prune_under(SERVER, gun)
+
+    def _prune_under(self, base: tuple[str, ...], gun: str) -> None:
+        """Best effort: remove the now-empty directories of *gun* under *base*."""
+        parts = gun_parts(gun)
+        with contextlib.suppress(StoreError):
+            root = _fs.open_root(self.trust.root)
+            if root is None:
+                return
+            with root:
+                for depth in range(len(parts), 0, -1):
+                    parent = root.walk((*base, *parts[: depth - 1]))
+                    if parent is None:
+                        continue
+                    with parent:
+                        if not parent.remove_if_empty(parts[depth - 1]):
+                            return
+
+    # -- what ``stage`` packed (for ``doctor``) ---------------------------
+
+    def staged_fingerprint(self, gun: str) -> str | None:
+        """A digest of *gun*'s whole staged state (edits or deletion), or None when none.
+
+        Raises:
+            UnreadableInputError: a link or special file is in the way.
+        """
+        digest = hashlib.sha256()
+        seen = False
+        with self._gun_dir(STAGED, gun) as parent:
+            if parent is None:
+                return None
+            data = parent.read(DELETION_FILE, _fs.METADATA_LIMIT)
+            if data is not None:
+                digest.update(b"deletion\0" + data)
+                seen = True
+        if not self.staged_files(gun) and not seen:
+            return None
+        with self._generation(STAGED, gun) as generation:
+            for rel, directory, leaf in [] if generation is None else generation.files():
+                content = directory.read(leaf, _fs.METADATA_LIMIT) or b""
+                digest.update(f"{rel}\0{len(content)}\0".encode() + content)
+                seen = True
+        return digest.hexdigest() if seen else None
+
+    def record_bundled(self, gun: str, bundle_sha256: str) -> None:
+        """Record that the current staged state of *gun* went into bundle *bundle_sha256*.
+
+        Raises:
+            StoreError: it cannot be written.
+        """
+        fingerprint = self.staged_fingerprint(gun)
+        if fingerprint is None:
+            return
+        doc = {"bundle_sha256": bundle_sha256, "staged": fingerprint}
+        with self._gun_dir(STAGED, gun, create=True) as parent:
+            assert parent is not None
+            parent.write(BUNDLED_FILE, (json.dumps(doc, sort_keys=True) + "\n").encode())
+
+    def bundled(self, gun: str) -> str | None:
+        """The sha256 of the bundle the current staged state of *gun* went into, or None.
+
+        None too when the staged state changed since it was packed.
+        """
+        try:
+            with self._gun_dir(STAGED, gun) as parent:
+                data = None if parent is None else parent.read(BUNDLED_FILE, _fs.KEY_LIMIT)
+            if data is None:
+                return None
+            doc = json.loads(data)
+            if doc.get("staged") != self.staged_fingerprint(gun):
+                return None
+            return str(doc["bundle_sha256"])
+        except (StoreError, ValueError, TypeError, AttributeError, KeyError, RecursionError):
+            return None
 
     def write_published(self, gun: str, documents: dict[str, bytes]) -> None:
         """Store metadata fetched from the server as the new published state.

@@ -198,6 +198,7 @@ class FakeNotary:
     Attributes:
         now: the time the server signs and checks expiry at.
         publish_calls: every ``publish`` call, ``(gun, files)``, refused ones too.
+        delete_calls: every ``delete_trust_data`` call, by GUN.
         requests: every call, as ``"GET gun/root.json"``, ``"POST gun"`` lines.
     """
 
@@ -205,6 +206,7 @@ class FakeNotary:
         self.server = server
         self.now = now if now is not None else datetime.now(timezone.utc)
         self.publish_calls: list[tuple[str, dict[str, bytes]]] = []
+        self.delete_calls: list[str] = []
         self.requests: list[str] = []
         self._repos: dict[str, _Repo] = {}
         self._fail_next: list[BaseException] = []
@@ -362,6 +364,15 @@ class FakeNotary:
                 if key is not None:
                     repo.keys[key.keyid] = key
             repo.handed_out.clear()
+
+    def delete_trust_data(self, gun: str) -> None:
+        """``DELETE /v2/<gun>/_trust/tuf/``: forget everything of *gun* (200 even if absent)."""
+        check_gun(gun)
+        self.requests.append(f"DELETE {gun}")
+        self.delete_calls.append(gun)
+        if self._fail_next:
+            raise self._fail_next.pop(0)
+        self._repos.pop(gun, None)
 
     # -- serving ----------------------------------------------------------- #
 

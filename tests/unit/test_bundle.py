@@ -745,7 +745,7 @@ def _rename_role(old: str, new: str) -> Any:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        (_set(["format_version"], 3), "$.format_version: 3 is not 2"),
+        (_set(["format_version"], 4), "$.format_version: 4 is not one of [2, 3]"),
         (_set(["format"], "tarball"), "$.format: 'tarball' is not 'offtrust-bundle'"),
         (_set(["extra"], 1), "Additional properties are not allowed ('extra' was unexpected)"),
         (_set(["guns", APP, "files", "targets", "length"], "12"), "'12' is not of type 'integer'"),

@@ -30,7 +30,7 @@ from offtrust.errors import (
 )
 from offtrust.model.metadata import ROOT, SNAPSHOT, TARGETS, TIMESTAMP, Metadata, MetaFile
 from offtrust.model.repository import RepoState
-from offtrust.model.verify import ERROR, WARNING, Problem, VerificationReport
+from offtrust.model.verify import ERROR, PENDING, SIGNATURE, WARNING, Problem, VerificationReport
 from offtrust.model.verify import verify_repository as _verify_repository
 
 RELEASES = "targets/releases"
@@ -106,11 +106,20 @@ def test_root_under_threshold() -> None:
     assert "1 of 2" in problem.reason
     # A published (cached) root is repaired by fetching it again ...
     assert problem.fix == f"offtrust fetch {GUN} --server URL"
-    # ... a staged one by dropping the staged edit (signing it again could
-    # launder a root nobody with the key wrote).
+    # ... a staged one signed by one of its keys is only pending: the other
+    # holder adds a signature with `bundle sign` (issue 9, item 3).
     state = repo.build()
     state.staged.add(ROOT)
     staged = [p for p in verify_repository(state, NOW).errors if p.role == ROOT]
+    assert staged[0].kind == PENDING  # (and a rollback: the same version is staged)
+    assert "bundle sign" in (staged[0].fix or "")
+    # A staged root no key of it signed is dropped, not signed again (that
+    # could launder a root nobody with the key wrote).
+    repo.signers[ROOT] = [(cert.keyid, root_key(2))]
+    state = repo.build()
+    state.staged.add(ROOT)
+    staged = [p for p in verify_repository(state, NOW).errors if p.role == ROOT]
+    assert staged[0].kind == SIGNATURE
     assert staged[0].fix == f"offtrust reset {GUN}"
 
 
