@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 
 from offtrust.cli._common import (
     AllOption,
-    GunArgument,
     GunsArgument,
     YesOption,
+    complete_gun,
     confirm,
     context,
     describe_commit,
@@ -29,6 +29,51 @@ signer_app = typer.Typer(
 target_app = typer.Typer(
     help="Sign and revoke tags offline (like `docker trust sign/revoke`).", no_args_is_help=True
 )
+
+#: ``--gun GUN`` (repeatable): the GUNs of a bulk edit whose contract form takes
+#: one GUN as its first positional; with it (or ``--all``) the positionals are
+#: only the rest (``offtrust witness --gun a/x --gun b/y targets/releases``).
+GunOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--gun",
+        help="Work on this GUN (repeatable); the arguments are then only the rest.",
+        autocompletion=complete_gun,
+        show_default=False,
+    ),
+]
+#: The first positional of those commands: the GUN, unless --gun or --all names them.
+FirstGunArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="The GUN, e.g. example.com/app (not with --gun or --all).",
+        autocompletion=complete_gun,
+        show_default=False,
+    ),
+]
+
+
+def _bulk_guns(
+    ctx: typer.Context, words: list[str], named: list[str] | None, all_guns: bool
+) -> tuple[list[str], list[str]]:
+    """(the GUNs, the other positionals) of a command written ``GUN REST...``.
+
+    Without ``--gun``/``--all`` the first positional is the only GUN, exactly as
+    the contract writes the command; with either, every positional is the rest.
+
+    Raises:
+        UsageError: ``--gun`` and ``--all`` together, or no GUN at all.
+    """
+    from offtrust.errors import UsageError
+
+    if named and all_guns:
+        raise UsageError("give --gun or --all, not both")
+    if named or all_guns:
+        return resolve_guns(ctx, named, all_guns), words
+    if not words:
+        raise UsageError("name the GUN, or use --gun GUN (repeatable) or --all")
+    return [words[0]], words[1:]
+
 
 KeyFiles = Annotated[
     list[Path],
@@ -104,50 +149,88 @@ def signer_remove(
 @writes()
 def delegation_add(
     ctx: typer.Context,
-    gun: GunArgument,
-    role: Annotated[str, typer.Argument(help="Delegation role, e.g. targets/releases.")],
+    gun: FirstGunArgument = None,
+    role: Annotated[
+        str | None,
+        typer.Argument(help="Delegation role, e.g. targets/releases.", show_default=False),
+    ] = None,
     key: KeyFiles = [],  # noqa: B006
     path: Annotated[list[str], typer.Option("--path", help="Path prefix (repeatable).")] = [],  # noqa: B006
     all_paths: Annotated[bool, typer.Option("--all-paths", help="Delegate every path.")] = False,
     threshold: Annotated[int | None, typer.Option("--threshold", help="Signatures needed.")] = None,
+    guns: GunOption = None,
+    all_guns: AllOption = False,
 ) -> None:
     """Create a delegation or add keys, paths or a threshold to it.
 
+    With --gun (repeatable) or --all, give only ROLE: each GUN is edited on its
+    own; one failing is reported at the end and left unchanged.
+
     Example: offtrust delegation add example.com/app targets/qa --key qa.pub --all-paths
     """
+    from offtrust.errors import UsageError
     from offtrust.ops.delegations import delegation_add as op
 
+    words = [w for w in (gun, role) if w is not None]
+    targets, rest = _bulk_guns(ctx, words, guns, all_guns)
+    if len(rest) != 1:
+        bulk = " (the GUNs come from --gun or --all)" if guns or all_guns else ""
+        raise UsageError(f"name one ROLE{bulk}")
+    (name,) = rest
     keys = read_public_keys(key)
-    result = op(
-        context(ctx),
-        gun,
-        role,
-        keys,
-        passphrases(),
-        paths=path,
-        all_paths=all_paths,
-        threshold=threshold,
+    c = context(ctx)
+    source = passphrases()
+    per_gun(
+        targets,
+        lambda g: op(
+            c, g, name, keys, source, paths=path, all_paths=all_paths, threshold=threshold
+        ),
+        describe_commit,
+        label=f"delegation add {name}",
     )
-    describe_commit(gun, result)
 
 
 @writes()
 def delegation_remove(
     ctx: typer.Context,
-    gun: GunArgument,
-    role: Annotated[str, typer.Argument(help="Delegation role.")],
+    gun: FirstGunArgument = None,
+    role: Annotated[str | None, typer.Argument(help="Delegation role.", show_default=False)] = None,
     keyids: Annotated[list[str] | None, typer.Argument(help="Only remove these key IDs.")] = None,
     yes: YesOption = False,
+    guns: GunOption = None,
+    all_guns: AllOption = False,
 ) -> None:
     """Remove a whole delegation, or only some of its keys.
 
+    With --gun (repeatable) or --all, give only ROLE [KEYID...]; with --all a
+    GUN without the delegation is skipped.
+
     Example: offtrust delegation remove example.com/app targets/releases 1a2b3c4d5e6f
     """
+    from offtrust.errors import UsageError
     from offtrust.ops.delegations import delegation_remove as op
 
-    if not keyids:
-        confirm(f"remove the whole delegation {role} of {gun}?", yes=yes)
-    describe_commit(gun, op(context(ctx), gun, role, keyids or [], passphrases()))
+    words = [w for w in (gun, role) if w is not None] + list(keyids or [])
+    targets, rest = _bulk_guns(ctx, words, guns, all_guns)
+    if not rest:
+        raise UsageError("name the ROLE")
+    name, ids = rest[0], rest[1:]
+    if not ids:
+        where = (
+            targets[0]
+            if len(targets) == 1 and not all_guns
+            else ("every GUN" if all_guns else f"{len(targets)} GUNs")
+        )
+        confirm(f"remove the whole delegation {name} of {where}?", yes=yes)
+    c = context(ctx)
+    source = passphrases()
+    per_gun(
+        targets,
+        lambda g: op(c, g, name, ids, source),
+        describe_commit,
+        skip_absent=all_guns,
+        label=f"delegation remove {name}",
+    )
 
 
 @writes()
@@ -180,22 +263,42 @@ def delegation_purge(
 @writes()
 def witness(
     ctx: typer.Context,
-    gun: GunArgument,
-    roles: Annotated[list[str], typer.Argument(help="Roles to re-sign.")],
+    gun: FirstGunArgument = None,
+    roles: Annotated[
+        list[str] | None, typer.Argument(help="Roles to re-sign.", show_default=False)
+    ] = None,
+    guns: GunOption = None,
+    all_guns: AllOption = False,
 ) -> None:
     """Re-sign delegations with the valid local keys (fixes "no valid signatures").
 
+    With --gun (repeatable) or --all, give only the ROLEs; with --all a GUN
+    without one of them is skipped.
+
     Example: offtrust witness example.com/app targets/releases
     """
+    from offtrust.errors import UsageError
     from offtrust.ops.delegations import witness as op
 
-    describe_commit(gun, op(context(ctx), gun, roles, passphrases()))
+    words = ([gun] if gun is not None else []) + list(roles or [])
+    targets, names = _bulk_guns(ctx, words, guns, all_guns)
+    if not names:
+        raise UsageError("name at least one ROLE to re-sign")
+    c = context(ctx)
+    source = passphrases()
+    per_gun(
+        targets,
+        lambda g: op(c, g, names, source),
+        describe_commit,
+        skip_absent=all_guns,
+        label="witness",
+    )
 
 
 @writes()
 def resign(
     ctx: typer.Context,
-    gun: GunArgument,
+    gun: FirstGunArgument = None,
     roles: Annotated[
         list[str] | None, typer.Argument(help="Roles (default: all signable).")
     ] = None,
@@ -203,16 +306,31 @@ def resign(
         str | None,
         typer.Option("--expires", help="Lifetime, e.g. 90d, 6w, 3y (default: notary's)."),
     ] = None,
+    guns: GunOption = None,
+    all_guns: AllOption = False,
 ) -> None:
     """Re-sign roles with the local keys: new version and expiry, same content.
+
+    With --gun (repeatable) or --all, give only the ROLEs (or none); with --all
+    a GUN without a named role is skipped.
 
     Example: offtrust resign example.com/app targets --expires 2y
     """
     from offtrust.ops.edit import parse_duration
     from offtrust.ops.edit import resign as op
 
+    words = ([gun] if gun is not None else []) + list(roles or [])
+    targets, names = _bulk_guns(ctx, words, guns, all_guns)
     lifetime = parse_duration(expires) if expires else None
-    describe_commit(gun, op(context(ctx), gun, roles or [], passphrases(), expires_in=lifetime))
+    c = context(ctx)
+    source = passphrases()
+    per_gun(
+        targets,
+        lambda g: op(c, g, names, source, expires_in=lifetime),
+        describe_commit,
+        skip_absent=all_guns,
+        label="resign",
+    )
 
 
 RoleOption = Annotated[
@@ -224,33 +342,70 @@ RoleOption = Annotated[
 
 
 TagArgument = Annotated[
-    str | None, typer.Argument(help="The tag (or give GUN:TAG as the first argument).")
+    list[str] | None,
+    typer.Argument(
+        help="The tag; or give GUN:TAG arguments (several allowed); with --gun or --all only TAG.",
+        show_default=False,
+    ),
+]
+ReferenceArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="The GUN, or GUN:TAG (not with --gun or --all).",
+        autocompletion=complete_gun,
+        show_default=False,
+    ),
 ]
 
 
-def _gun_and_tag(gun: str, tag: str | None) -> tuple[str, str]:
-    """``GUN TAG`` or Docker's ``GUN:TAG``.
+class _Reference(NamedTuple):
+    """One GUN and tag of a target command (its ``gun`` names it in the batch report)."""
+
+    gun: str
+    tag: str
+
+
+def _references(
+    ctx: typer.Context, words: list[str], named: list[str] | None, all_guns: bool
+) -> list[_Reference]:
+    """The (GUN, tag) pairs of ``GUN TAG``, ``GUN:TAG...``, or ``--gun GUN... TAG`` / ``--all TAG``.
 
     Raises:
-        UsageError: no tag either way, or both.
+        UsageError: no tag, a tag given twice, a mix of the forms.
     """
     from offtrust.errors import UsageError
     from offtrust.ops.inspect import split_reference
 
-    name, in_reference = split_reference(gun)
-    if tag is not None and in_reference is not None:
-        raise UsageError(f"give the tag once: {gun} {tag}")
-    found = tag if tag is not None else in_reference
-    if found is None:
+    if named or all_guns:
+        guns, rest = _bulk_guns(ctx, words, named, all_guns)
+        if len(rest) != 1 or split_reference(rest[0])[1] is not None:
+            raise UsageError("with --gun or --all, give only the TAG")
+        return [_Reference(gun, rest[0]) for gun in guns]
+    if not words:
         raise UsageError("name the tag: GUN TAG, or GUN:TAG")
-    return (gun if tag is not None else name), found
+    if split_reference(words[0])[1] is None:
+        # The contract's ``GUN TAG``.
+        if len(words) == 1:
+            raise UsageError("name the tag: GUN TAG, or GUN:TAG")
+        if len(words) > 2:
+            raise UsageError("give GUN TAG, or one or more GUN:TAG")
+        return [_Reference(words[0], words[1])]
+    references = []
+    for word in words:
+        name, tag = split_reference(word)
+        if tag is None:
+            if len(words) == 2:
+                raise UsageError(f"give the tag once: {words[0]} {words[1]}")
+            raise UsageError(f"{word}: give every reference as GUN:TAG")
+        references.append(_Reference(name, tag))
+    return references
 
 
 @target_app.command("add")
 @writes()
 def target_add(
     ctx: typer.Context,
-    gun: GunArgument,
+    gun: ReferenceArgument = None,
     tag: TagArgument = None,
     digest: Annotated[
         str, typer.Option("--digest", help="sha256:HEX of the manifest.", show_default=False)
@@ -259,11 +414,15 @@ def target_add(
         int | None, typer.Option("--size", help="Manifest size in bytes.", show_default=False)
     ] = None,
     role: RoleOption = None,
+    guns: GunOption = None,
+    all_guns: AllOption = False,
 ) -> None:
     """Sign a tag offline, like `docker trust sign`.
 
     Into targets/releases and every signer role whose key is local (or only
-    --role), so inspect names the signer.
+    --role), so inspect names the signer. Several GUN:TAG, --gun (repeatable)
+    or --all sign the same manifest in each GUN; one failing is reported at
+    the end and left unchanged.
 
     Example: offtrust target add example.com/app:v1 --digest sha256:ab… --size 528
     """
@@ -272,29 +431,49 @@ def target_add(
 
     if not digest or size is None:
         raise UsageError("give --digest sha256:HEX and --size BYTES of the manifest")
-    gun, tag = _gun_and_tag(gun, tag)
-    describe_commit(gun, op(context(ctx), gun, tag, digest, size, passphrases(), role=role))
+    words = ([gun] if gun is not None else []) + list(tag or [])
+    references = _references(ctx, words, guns, all_guns)
+    c = context(ctx)
+    source = passphrases()
+    per_gun(
+        references,
+        lambda r: op(c, r.gun, r.tag, digest, size, source, role=role),
+        describe_commit,
+        label="target add",
+    )
 
 
 @target_app.command("remove")
 @writes()
 def target_remove(
     ctx: typer.Context,
-    gun: GunArgument,
+    gun: ReferenceArgument = None,
     tag: TagArgument = None,
     role: RoleOption = None,
+    guns: GunOption = None,
+    all_guns: AllOption = False,
 ) -> None:
     """Revoke a tag offline, like `docker trust revoke`.
 
     From targets/releases and every signer role whose key is local that holds
-    it (or only --role).
+    it (or only --role). Several GUN:TAG, --gun (repeatable) or --all revoke
+    it in each GUN; with --all a GUN without the tag is skipped.
 
     Example: offtrust target remove example.com/app:v1
     """
     from offtrust.ops.targets import target_remove as op
 
-    gun, tag = _gun_and_tag(gun, tag)
-    describe_commit(gun, op(context(ctx), gun, tag, passphrases(), role=role))
+    words = ([gun] if gun is not None else []) + list(tag or [])
+    references = _references(ctx, words, guns, all_guns)
+    c = context(ctx)
+    source = passphrases()
+    per_gun(
+        references,
+        lambda r: op(c, r.gun, r.tag, source, role=role),
+        describe_commit,
+        skip_absent=all_guns,
+        label="target remove",
+    )
 
 
 def register(app: typer.Typer, delegation_app: typer.Typer) -> None:

@@ -268,12 +268,14 @@ def delegation_remove(
     """``notary delegation remove``: the whole role, or only some of its keys.
 
     Raises:
-        NotFoundError: no such delegation or key.
+        NothingToDoError: no such delegation (a skip across ``--all``).
+        NotFoundError: no such key.
     """
     editor = Editor(ctx, gun, passphrases)
     found = editor.state.delegation_entry(role)
     if found is None:
-        raise NotFoundError(f"no delegation {role} in {gun}")
+        # Nothing to change: across --all this GUN is skipped, not failed.
+        raise NothingToDoError(f"no delegation {role} in {gun}")
     parent_name, _ = found
     parent = editor.targets(parent_name)
     entry = parent.delegations.get(role)
@@ -330,13 +332,17 @@ def witness(
     """``notary witness``: re-sign delegations with the valid local keys, version + 1.
 
     Raises:
-        NotFoundError: a role has no document.
+        NothingToDoError: a role is not a delegation of *gun* or has no
+            document (a skip across ``--all``).
         MissingKeyError: no local key of a role.
     """
     editor = Editor(ctx, gun, passphrases)
     for role in roles:
         if editor.state.delegation_entry(role) is None and role != TARGETS:
-            raise NotFoundError(f"no delegation {role} in {gun}")
+            raise NothingToDoError(f"no delegation {role} in {gun}")
+        if editor.state.get(role) is None:
+            raise NothingToDoError(f"{gun}: role {role} has no metadata to re-sign")
+    for role in roles:
         editor.mark(role)
         editor.note(f"witness {role}")
     editor.record({"op": "witness", "roles": list(roles)})

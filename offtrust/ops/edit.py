@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from offtrust.errors import MissingKeyError, NotFoundError, UsageError, VerificationError
+from offtrust.errors import (
+    MissingKeyError,
+    NotFoundError,
+    NothingToDoError,
+    UsageError,
+    VerificationError,
+)
 from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import (
     ROOT,
@@ -497,7 +503,7 @@ def resign(
     delegations that have a document, and the snapshot when its key is local).
 
     Raises:
-        NotFoundError: a role has no document.
+        NothingToDoError: a named role has no document (a skip across ``--all``).
         MissingKeyError: no local key can sign a named role.
         UsageError: the timestamp was named (the server signs it), or
             *expires_in* ends after the year 9999.
@@ -518,6 +524,10 @@ def resign(
             roles.append(SNAPSHOT)
         if not roles:
             raise MissingKeyError(f"{gun}: no local key can sign any of its roles")
+    for role in roles:
+        # A named role this GUN lacks is nothing to change (a skip across --all).
+        if editor.state.get(role) is None:
+            raise NothingToDoError(f"{gun}: role {role} has no metadata to re-sign")
     for role in roles:
         editor.mark(role)
         editor.note(f"resign {role}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
-from offtrust.errors import MissingKeyError, NotFoundError, UsageError
+from offtrust.errors import MissingKeyError, NotFoundError, NothingToDoError, UsageError
 from offtrust.model.metadata import TARGETS, TargetFile
 from offtrust.model.names import check_tag
 from offtrust.model.roles import RELEASES
@@ -123,7 +123,8 @@ def target_remove(
     leaves it.
 
     Raises:
-        NotFoundError: no such role, or none of the roles holds the tag.
+        NotFoundError: no such role.
+        NothingToDoError: none of the roles holds the tag (a skip across ``--all``).
         MissingKeyError: no role's key is local.
     """
     editor = Editor(ctx, gun, passphrases)
@@ -139,7 +140,8 @@ def target_remove(
     ]
     if not roles:
         where = role or " or ".join(candidates)
-        raise NotFoundError(f"{where} of {gun} has no tag {tag!r}")
+        # Nothing to change: across --all this GUN is skipped, not failed.
+        raise NothingToDoError(f"{where} of {gun} has no tag {tag!r}")
     for name in roles:
         del editor.targets(name).files()[tag]
     editor.note(f"target remove {tag} from {', '.join(roles)}")
