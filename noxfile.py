@@ -1,4 +1,4 @@
-"""Sessions: tests (unit + interop), unit, crash, lint, typecheck, fixtures."""
+"""Sessions: tests (unit + interop), unit, crash, lint, typecheck, fixtures, bench."""
 
 from __future__ import annotations
 
@@ -52,6 +52,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
     _install(session, "lint")
     session.run("mypy", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """offtrust side by side with notary and docker trust; writes benchmarks/RESULTS.md."""
+    _install(session, "test")
+    session.run("python", "benchmarks/bench.py", *session.posargs)
 
 
 @nox.session(default=False)

@@ -1,207 +1,678 @@
 #!/usr/bin/env python3
-"""Speed of offtrust at scale: thousands of keys and repositories, 100,000 targets.
+"""offtrust side by side with notary and docker trust, on the same data.
 
-Builds a synthetic trust directory (valid, fully signed metadata; ed25519 keys
-for speed, certificate-wrapped ECDSA root keys as notary requires), then times
-the commands users run on large stores, through the real CLI entry point in a
-subprocess so start-up is included:
+    python3 benchmarks/bench.py                 # full sizes, writes benchmarks/RESULTS.md
+    python3 benchmarks/bench.py --quick         # small sizes, a smoke run (a few seconds)
+    python3 benchmarks/bench.py --rounds 7 --only verify100k --only inspect100k
+    nox -s bench -- --rounds 5
 
-    python benchmarks/bench.py                       # defaults below
-    python benchmarks/bench.py --keys 5000 --repos 3000 --targets 100000
+Data (under ``--data``, default ``$XDG_CACHE_HOME/offtrust-bench`` or
+``~/.cache/offtrust-bench``):
 
-Nothing here is a pass/fail test: it prints a table of wall-clock times.
+- key stores of 2,000 and 20,000 encrypted keys exactly as notary writes them
+  (PKCS#8 PBES2, PBKDF2-HMAC-SHA1 2048 rounds, AES-256-CBC, ``role``/``gun``
+  headers; ``notary key list`` must list every one of them). Cached.
+- a Docker GUN with 5,000 and one with 100,000 tags: ``docker trust signer
+  add`` (root and targets keys local, snapshot kept by the server), then one
+  ``notary publish`` of a changelist holding every tag (the entries ``notary
+  addhash -r targets/releases`` writes), then ``notary list`` fills the cache.
+- per round, 200 GUNs in one Docker config where ``docker trust signer add
+  alice`` made the repository and alice's key signed one tag.
+
+Everything that lives on a server is made again at each run: notary-server
+(memory store, local signer, TLS, 127.0.0.1 only; the test harness's
+``tests/interop/realtools.py``) keeps its timestamp keys in memory, so its
+data cannot outlive the process.
+
+Each row runs offtrust and the real tool alternately (a, b, a, b, ...) after
+one untimed warm-up of each, and prints the median, the min-max, the ratio of
+the medians (offtrust / real tool) and the peak resident memory of the child
+(``ru_maxrss`` from ``os.wait4``). The table goes to ``--results`` (default
+``benchmarks/RESULTS.md``; with ``--quick``, ``<data>/RESULTS-quick.md``)
+with the machine, date, versions and the command used. Not a pass/fail test.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
 import os
+import platform
+import re
+import shlex
 import shutil
+import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from offtrust import crypto
-from offtrust.model.metadata import (
-    ROOT,
-    SNAPSHOT,
-    TARGETS,
-    TIMESTAMP,
-    DelegatedRole,
-    Delegations,
-    Metadata,
-    MetaFile,
-    RoleKeys,
-    Root,
-    Signature,
-    Snapshot,
-    TargetFile,
-    Targets,
-    Timestamp,
-)
-from offtrust.model.timefmt import format_go_time
-from offtrust.store._atomic import write_many
-from offtrust.store.keystore import KeyStore
-from offtrust.store.layout import TrustDir
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "interop"))
 
-PASSPHRASE = "bench-passphrase"  # throwaway keys of a synthetic store
+import realtools as rt  # noqa: E402  (the test harness: server, hermetic tool runs)
+
+#: Throwaway passphrase of the generated key stores (benchmark data only).
+KEY_PASSPHRASE = "offtrust-bench-passphrase"
+PASSPHRASES = rt.DOCKER_PASSPHRASES  # TEST-ONLY values of the harness
+SIGNER = "alice"
 
 
-def _sign(md: Metadata, keys: list[tuple[str, crypto.PrivateKey]]) -> bytes:
-    message = md.signed_bytes()
-    md.signatures = []
-    for keyid, key in keys:
-        method, sig = key.sign(message)
-        md.signatures.append(Signature.from_bytes(keyid, method, sig))
-    md.changed()
-    return md.to_bytes()
+@dataclass(frozen=True)
+class Sizes:
+    keys_small: int
+    keys_large: int
+    tags_small: int
+    tags_large: int
+    guns: int
 
 
-def build_repo(
-    trust: TrustDir, gun: str, root_key: crypto.PrivateKey, n_targets: int, now: datetime
-) -> None:
-    later = format_go_time(now + timedelta(days=365))
-    cert = crypto.make_root_certificate(root_key, gun, now)
-    t_key, s_key, ts_key, r_key = (
-        crypto.ed25519_private_key_from_seed(os.urandom(32)) for _ in range(4)
+FULL = Sizes(keys_small=2_000, keys_large=20_000, tags_small=5_000, tags_large=100_000, guns=200)
+QUICK = Sizes(keys_small=20, keys_large=200, tags_small=50, tags_large=500, guns=3)
+
+
+@dataclass
+class Sample:
+    seconds: float
+    peak_kb: int
+    code: int
+
+
+@dataclass
+class Side:
+    """One column of a row: how to run it, and what it measured."""
+
+    name: str
+    run: Callable[[int], Sample]
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(s.seconds for s in self.samples)
+
+    @property
+    def low(self) -> float:
+        return min(s.seconds for s in self.samples)
+
+    @property
+    def high(self) -> float:
+        return max(s.seconds for s in self.samples)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(s.peak_kb for s in self.samples) / 1024
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for s in self.samples if s.code != 0)
+
+
+@dataclass
+class Row:
+    key: str
+    work: str
+    ours: Side
+    theirs: Side
+    #: ("ratio", 0.3): offtrust/real tool at most 0.3; ("seconds", 0.15): absolute.
+    target: tuple[str, float]
+    #: Peak memory target of offtrust in MB, if any.
+    memory_mb: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours.median / self.theirs.median if self.theirs.median else float("inf")
+
+    def target_text(self) -> str:
+        kind, value = self.target
+        text = f"<= {value:g}x" if kind == "ratio" else f"<= {value:g} s"
+        if self.memory_mb is not None:
+            text += f", <= {self.memory_mb:g} MB"
+        return text
+
+    def met(self) -> bool:
+        kind, value = self.target
+        ok = self.ratio <= value if kind == "ratio" else self.ours.median <= value
+        if self.memory_mb is not None:
+            ok = ok and self.ours.peak_mb <= self.memory_mb
+        return ok and not self.ours.failures and not self.theirs.failures
+
+
+# --------------------------------------------------------------------------- #
+# Running and measuring one child
+# --------------------------------------------------------------------------- #
+
+
+#: GNU time: a small parent for the measured command. Linux carries a process's
+#: peak RSS across fork and exec, so a child forked straight from this (large)
+#: Python process would report at least this process's own RSS.
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
+def measure(argv: Sequence[str], env: dict[str, str], *, stdin: bytes = b"") -> Sample:
+    """Run *argv* once: wall-clock seconds, peak RSS (KiB) of the child, exit code.
+
+    The peak comes from GNU time's ``%M`` (the command's own ``ru_maxrss``),
+    else from ``os.wait4`` on the child (then at least this process's RSS).
+    """
+    report = None
+    if GNU_TIME:
+        import tempfile
+
+        fd, report = tempfile.mkstemp(prefix="offtrust-bench-rss-")
+        os.close(fd)
+        argv = [GNU_TIME, "-f", "%M", "-o", report, "--", *argv]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv),
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    pubs = {k: k.public_key() for k in (t_key, s_key, ts_key, r_key)}
-    root = Root(
-        version=1,
-        expires=later,
-        unrecognized={},
-        keys={cert.keyid: cert, **{p.keyid: p for k, p in pubs.items() if k is not r_key}},
-        roles={
-            ROOT: RoleKeys([cert.keyid], 1),
-            TARGETS: RoleKeys([pubs[t_key].keyid], 1),
-            SNAPSHOT: RoleKeys([pubs[s_key].keyid], 1),
-            TIMESTAMP: RoleKeys([pubs[ts_key].keyid], 1),
-        },
-    )
-    files: dict[str, bytes] = {}
-    files[ROOT] = _sign(Metadata(root, []), [(cert.keyid, root_key)])
-    rel = pubs[r_key]
-    targets = Targets(
-        version=1,
-        expires=later,
-        unrecognized={},
-        targets={},
-        delegations=Delegations(
-            keys={rel.keyid: rel}, roles=[DelegatedRole("targets/releases", [rel.keyid], 1, [""])]
-        ),
-    )
-    files[TARGETS] = _sign(Metadata(targets, []), [(pubs[t_key].keyid, t_key)])
-    digest = "q" * 43 + "="
-    releases = Targets(
-        version=1,
-        expires=later,
-        unrecognized={},
-        delegations=Delegations(),
-        targets={
-            f"v{i}": TargetFile(length=1000 + i, hashes={"sha256": digest})
-            for i in range(n_targets)
-        },
-    )
-    files["targets/releases"] = _sign(Metadata(releases, []), [(rel.keyid, r_key)])
-    snap = Snapshot(
-        version=1,
-        expires=later,
-        unrecognized={},
-        meta={r: MetaFile.for_bytes(files[r]) for r in files},
-    )
-    files[SNAPSHOT] = _sign(Metadata(snap, []), [(pubs[s_key].keyid, s_key)])
-    ts = Timestamp(
-        version=1,
-        expires=later,
-        unrecognized={},
-        meta={SNAPSHOT: MetaFile.for_bytes(files[SNAPSHOT])},
-    )
-    files[TIMESTAMP] = _sign(Metadata(ts, []), [(pubs[ts_key].keyid, ts_key)])
-    base = trust.published_dir(gun)
-    write_many({TrustDir.role_file(base, r): d for r, d in files.items()})
-    store = KeyStore(trust)
-    store.save(r_key, role="releases-signer", passphrase=PASSPHRASE)
-    store.save(t_key, role=TARGETS, gun=gun, passphrase=PASSPHRASE)
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    peak = int(usage.ru_maxrss)
+    if report is not None:
+        with contextlib.suppress(ValueError, IndexError):
+            peak = int(Path(report).read_text().split()[-1])
+        os.unlink(report)
+    return Sample(seconds, peak, proc.returncode)
 
 
-def build(path: Path, n_keys: int, n_repos: int, n_targets: int) -> TrustDir:
-    trust = TrustDir(path)
-    now = datetime.now(timezone.utc)
-    root_key = crypto.generate_private_key("ecdsa")
-    KeyStore(trust).save(root_key, role=ROOT, passphrase=PASSPHRASE)
-    build_repo(trust, "example.com/big", root_key, n_targets, now)
-    for i in range(n_repos - 1):
-        build_repo(trust, f"example.com/team{i % 50}/app{i}", root_key, 3, now)
-    store = KeyStore(trust)
-    extra = max(0, n_keys - 2 * n_repos - 1)
-    for i in range(extra):
-        store.save(
-            crypto.ed25519_private_key_from_seed(os.urandom(32)),
-            role=f"signer{i}",
-            passphrase=PASSPHRASE,
+def combine(samples: Sequence[Sample]) -> Sample:
+    """Several commands counted as one: times summed, the highest peak."""
+    return Sample(
+        sum(s.seconds for s in samples),
+        max(s.peak_kb for s in samples),
+        next((s.code for s in samples if s.code), 0),
+    )
+
+
+class Tools:
+    """Command lines and environments for offtrust, notary and docker."""
+
+    def __init__(self, work: Path, offtrust: Sequence[str]) -> None:
+        self.home = work / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.offtrust = list(offtrust)
+        self.server: rt.NotaryServer | None = None
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        base = {k: v for k, v in rt.tool_env(self.home).items() if not k.startswith("OFFTRUST_")}
+        return {**base, **PASSPHRASES.docker_env(), **PASSPHRASES.notary_env(), **(extra or {})}
+
+    def ours(self, trust: Path, *args: str) -> list[str]:
+        return [*self.offtrust, "-d", str(trust), *args]
+
+    def notary(self, trust: Path, *args: str) -> list[str]:
+        server = self.require_server()
+        return ["notary", "-d", str(trust), "-s", server.url, "--tlscacert", str(server.ca_file),
+                *args]  # fmt: skip
+
+    def docker(self, config: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+        server = self.require_server()
+        rt.install_docker_ca(config, server)
+        env = self.env(
+            {
+                "DOCKER_CONFIG": str(config),
+                "DOCKER_CONTENT_TRUST": "1",
+                "DOCKER_CONTENT_TRUST_SERVER": server.url,
+                "DOCKER_HOST": f"unix://{config}/no-engine.sock",
+            }
         )
+        return [*rt.docker_dns_isolation(), "docker", *args], env
+
+    def require_server(self) -> rt.NotaryServer:
+        if self.server is None:
+            raise RuntimeError("notary-server is not running")
+        return self.server
+
+    def check(self, argv: Sequence[str], env: dict[str, str] | None = None,
+              input: str = "") -> str:  # fmt: skip
+        return rt.run_tool(argv, env=env or self.env(), input=input, timeout=3600).stdout
+
+
+# --------------------------------------------------------------------------- #
+# Data
+# --------------------------------------------------------------------------- #
+
+
+def build_key_store(trust: Path, count: int, tools: Tools) -> None:
+    """*count* encrypted ECDSA keys written as notary writes them (cached by a marker)."""
+    marker = trust / ".bench-complete"
+    if marker.is_file():
+        return
+    from offtrust import crypto  # only for the bytes: notary's PKCS#8 PBES2 writer
+
+    shutil.rmtree(trust, ignore_errors=True)
+    private = trust / "private"
+    private.mkdir(parents=True, mode=0o700)
+    trust.chmod(0o700)
+    for i in range(count):
+        # A Docker user's store: one root key, per repository a targets key
+        # (gun header), and signer keys (role = signer name, no gun header).
+        if i == 0:
+            headers = {"role": "root"}
+        elif i % 3 == 1:
+            headers = {"gun": f"example.com/team{i % 50}/app{i}", "role": "targets"}
+        else:
+            headers = {"role": f"signer{i % 40}"}
+        key = crypto.generate_private_key("ecdsa")
+        data = crypto.encode_private_key(key, KEY_PASSPHRASE, headers)
+        path = private / f"{key.keyid}.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    listed = tools.check(["notary", "-d", str(trust), "key", "list"])
+    # One row per key, each naming its 64-hex key ID (long locations are shortened).
+    found = len(set(re.findall(r"\b[0-9a-f]{64}\b", listed)))
+    if found < count:
+        raise RuntimeError(f"notary key list shows {found} of the {count} keys of {trust}")
+    marker.write_text(json.dumps({"keys": count}))
+
+
+def _changelist_entry(gun: str, tag: str, role: str) -> bytes:
+    """The change file ``notary addhash GUN TAG SIZE --sha256 HEX -r ROLE`` writes.
+
+    sha256 only, as ``docker trust sign`` records an image manifest.
+    """
+    content = f"{gun}:{tag}".encode()
+    meta = {
+        "length": len(content),
+        "hashes": {"sha256": base64.b64encode(hashlib.sha256(content).digest()).decode()},
+    }
+    data = base64.b64encode(json.dumps(meta, separators=(",", ":")).encode()).decode()
+    change = {"action": "create", "role": role, "type": "target", "path": tag, "data": data}
+    return json.dumps(change, separators=(",", ":")).encode()
+
+
+def write_changelist(trust: Path, gun: str, tags: Sequence[str], role: str) -> None:
+    folder = trust / "tuf" / gun / "changelist"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.time_ns()
+    for i, tag in enumerate(tags):
+        name = f"{stamp + i:020d}_{uuid.uuid4()}.change"
+        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(_changelist_entry(gun, tag, role))
+
+
+def tag_names(count: int) -> list[str]:
+    return [f"1.{i // 1000}.{i % 1000}" for i in range(count)]
+
+
+def build_tagged_gun(work: Path, gun: str, count: int, tools: Tools) -> Path:
+    """A Docker repository with alice as signer and *count* tags; returns its trust dir."""
+    config = work / "docker"
+    keys = work / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    argv, env = tools.docker(config, "trust", "key", "generate", SIGNER, "--dir", str(keys))
+    tools.check(argv, env)
+    argv, env = tools.docker(
+        config, "trust", "signer", "add", SIGNER, gun, "--key", str(keys / f"{SIGNER}.pub")
+    )
+    tools.check(argv, env)
+    trust = config / "trust"
+    write_changelist(trust, gun, tag_names(count), "targets/releases")
+    tools.check(tools.notary(trust, "publish", gun))
+    listed = tools.check(tools.notary(trust, "list", gun))
+    if sum(1 for line in listed.splitlines() if "targets/releases" in line) != count:
+        raise RuntimeError(f"notary list {gun} does not show the {count} tags")
     return trust
 
 
-def timed(label: str, args: list[str], env: dict[str, str]) -> tuple[str, float, int]:
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "offtrust", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+def build_signer_set(work: Path, prefix: str, count: int, tools: Tools) -> tuple[Path, list[str]]:
+    """*count* GUNs in one Docker config, each made by ``docker trust signer add alice``
+    and holding one tag alice signed; returns the trust dir and the GUNs."""
+    config = work / "docker"
+    keys = work / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    guns = [f"{prefix}/app{i}" for i in range(count)]
+    argv, env = tools.docker(config, "trust", "key", "generate", SIGNER, "--dir", str(keys))
+    tools.check(argv, env)
+    argv, env = tools.docker(
+        config, "trust", "signer", "add", SIGNER, *guns, "--key", str(keys / f"{SIGNER}.pub")
     )
-    return label, time.perf_counter() - start, proc.returncode
+    tools.check(argv, env)
+    trust = config / "trust"
+    for gun in guns:
+        write_changelist(trust, gun, ["v1"], "targets/releases")
+        tools.check(tools.notary(trust, "publish", gun))
+    argv, env = tools.docker(config, "trust", "inspect", *guns)
+    inspected = json.loads(tools.check(argv, env))
+    if [len(entry["SignedTags"]) for entry in inspected] != [1] * count:
+        raise RuntimeError(f"docker trust inspect does not show one signed tag per GUN: {work}")
+    return trust, guns
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keys", type=int, default=3000)
-    parser.add_argument("--repos", type=int, default=1000)
-    parser.add_argument("--targets", type=int, default=100_000)
-    parser.add_argument("--keep", action="store_true", help="keep the synthetic trust dir")
-    args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="offtrust-bench-"))
+# --------------------------------------------------------------------------- #
+# Rows
+# --------------------------------------------------------------------------- #
+
+ROW_KEYS = (
+    "keys2k",
+    "keys20k",
+    "inspect5k",
+    "verify100k",
+    "inspect100k",
+    "help",
+    "emptykeys",
+    "signers",
+)
+
+
+def _fmt_count(n: int) -> str:
+    return f"{n:,}"
+
+
+def make_rows(sizes: Sizes, only: set[str], data: Path, work: Path, tools: Tools,
+              rounds: int) -> list[Row]:  # fmt: skip
+    rows: list[Row] = []
+    env = tools.env()
+
+    def simple(argv: list[str], env: dict[str, str] = env) -> Callable[[int], Sample]:
+        return lambda _round: measure(argv, env)
+
+    key_rows = (("keys2k", sizes.keys_small, 2.0), ("keys20k", sizes.keys_large, 0.8))
+    for key, count, target in key_rows:
+        if key not in only:
+            continue
+        trust = data / f"keys-{count}" / "trust"
+        build_key_store(trust, count, tools)
+        rows.append(
+            Row(
+                key,
+                f"`key list --json`, {_fmt_count(count)} encrypted keys",
+                Side("offtrust", simple(tools.ours(trust, "key", "list", "--json"))),
+                Side("notary key list", simple(["notary", "-d", str(trust), "key", "list"])),
+                ("ratio", target),
+            )
+        )
+
+    gun_rows = [
+        ("inspect5k", sizes.tags_small, "inspect", 2.0, None),
+        ("verify100k", sizes.tags_large, "verify", 0.3, 200.0),
+        ("inspect100k", sizes.tags_large, "inspect", 0.75, 400.0),
+    ]
+    built: dict[int, Path] = {}
+    for key, count, command, target, memory in gun_rows:
+        if key not in only:
+            continue
+        gun = f"example.com/bench/tags{count}"
+        if count not in built:
+            log(f"building {gun} ({_fmt_count(count)} tags) with docker trust + notary")
+            built[count] = build_tagged_gun(work / f"tags-{count}", gun, count, tools)
+        trust = built[count]
+        rows.append(
+            Row(
+                key,
+                f"`{command}` GUN, {_fmt_count(count)} tags",
+                Side("offtrust", simple(tools.ours(trust, command, gun))),
+                Side("notary list", simple(tools.notary(trust, "list", gun))),
+                ("ratio", target),
+                memory,
+            )
+        )
+
+    empty = work / "empty-trust"
+    empty.mkdir(parents=True, exist_ok=True, mode=0o700)
+    notary_help = simple(["notary", "--help"])
+    if "help" in only:
+        rows.append(
+            Row("help", "`--help`", Side("offtrust", simple([*tools.offtrust, "--help"])),
+                Side("notary --help", notary_help), ("seconds", 0.15))  # fmt: skip
+        )
+    if "emptykeys" in only:
+        rows.append(
+            Row(
+                "emptykeys",
+                "`key list` on an empty store",
+                Side("offtrust", simple(tools.ours(empty, "key", "list"))),
+                Side("notary --help", notary_help),
+                ("seconds", 0.15),
+            )
+        )
+
+    if "signers" in only:
+        rows.append(signer_row(sizes, work, tools, rounds))
+    return rows
+
+
+def signer_row(sizes: Sizes, work: Path, tools: Tools, rounds: int) -> Row:
+    """``signer remove alice --all --yes`` + ``stage`` against docker, one GUN set per round.
+
+    ``docker trust signer remove`` publishes at once, so every docker round
+    needs GUNs the server still holds with alice; offtrust works on a copy of
+    the same trust dir, made before it runs and not timed. Docker is answered
+    ``y`` on stdin: with ``-f`` Docker 28.2.2 removes nothing (formats doc,
+    pitfall 17), only the confirmed prompt does the work.
+    """
+    sets: list[tuple[Path, list[str]]] = []
+    for r in range(rounds + 1):  # +1: the warm-up round
+        log(f"building signer set {r + 1}/{rounds + 1} ({sizes.guns} GUNs) with docker trust")
+        sets.append(
+            build_signer_set(work / f"signers-{r}", f"example.com/bench/s{r}", sizes.guns, tools)
+        )
+
+    def ours(r: int) -> Sample:
+        trust, _ = sets[r]
+        copy = trust.parent.parent / "offtrust-copy" / "trust"
+        if copy.exists():
+            shutil.rmtree(copy.parent)
+        rt.copy_trust_dir(trust, copy)
+        env = tools.env()
+        bundle = copy.parent / "signers.bundle"
+        return combine(
+            [
+                measure(tools.ours(copy, "signer", "remove", SIGNER, "--all", "--yes"), env),
+                measure(tools.ours(copy, "stage", "--output", str(bundle)), env),
+            ]
+        )
+
+    def theirs(r: int) -> Sample:
+        trust, guns = sets[r]
+        samples = []
+        for gun in guns:
+            argv, env = tools.docker(trust.parent, "trust", "signer", "remove", SIGNER, gun)
+            samples.append(measure(argv, env, stdin=b"y\n"))
+        return combine(samples)
+
+    return Row(
+        "signers",
+        f"`signer remove NAME --all --yes` + `stage`, {sizes.guns} GUNs",
+        Side("offtrust", ours),
+        Side("docker trust signer remove, per GUN summed", theirs),
+        ("ratio", 0.1),
+        note="docker answered y to its prompt (with -f it removes nothing)",
+    )
+
+
+def run_rows(rows: Sequence[Row], rounds: int) -> None:
+    for row in rows:
+        log(f"timing {row.key}: warm-up + {rounds} rounds, interleaved")
+        # Round 0 is the untimed warm-up (file cache, first-run costs).
+        row.ours.run(0)
+        row.theirs.run(0)
+        for r in range(1, rounds + 1):
+            row.ours.samples.append(row.ours.run(r))
+            row.theirs.samples.append(row.theirs.run(r))
+        print(format_row(row), flush=True)
+
+
+# --------------------------------------------------------------------------- #
+# Output
+# --------------------------------------------------------------------------- #
+
+HEADER = (
+    "| work | offtrust median (min-max) | offtrust peak | real tool | real tool median (min-max) "
+    "| real tool peak | ratio | target | met |"
+)
+SEPARATOR = "|---|---|---|---|---|---|---|---|---|"
+
+
+def format_row(row: Row) -> str:
+    def cell(side: Side) -> str:
+        failed = f" ({side.failures} failed)" if side.failures else ""
+        return f"{side.median:.3f} s ({side.low:.3f}-{side.high:.3f}){failed}"
+
+    return (
+        f"| {row.work} | {cell(row.ours)} | {row.ours.peak_mb:.0f} MB | {row.theirs.name} "
+        f"| {cell(row.theirs)} | {row.theirs.peak_mb:.0f} MB | {row.ratio:.2f}x "
+        f"| {row.target_text()} | {'yes' if row.met() else 'no'} |"
+    )
+
+
+def _version(argv: Sequence[str]) -> str:
     try:
-        t0 = time.perf_counter()
-        trust = build(tmp / "trust", args.keys, args.repos, args.targets)
-        print(
-            f"built {args.repos} repos, ~{args.keys} keys, {args.targets} targets "
-            f"in {time.perf_counter() - t0:.1f}s at {trust.path}"
-        )
-        env = dict(
-            os.environ,
-            DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=PASSPHRASE,
-            DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE=PASSPHRASE,
-        )
-        d = ["-d", str(trust.path)]
-        digest = "sha256:" + "ab" * 32
-        runs = [
-            ("--version (start-up)", ["--version"]),
-            ("key list", [*d, "key", "list"]),
-            ("key list --json", [*d, "key", "list", "--json"]),
-            (f"verify big ({args.targets} targets)", [*d, "verify", "example.com/big"]),
-            (f"inspect big ({args.targets} targets)", [*d, "inspect", "example.com/big"]),
-            (
-                "target add into big",
-                [*d, "target", "add", "example.com/big", "new", "--digest", digest, "--size", "1"],
-            ),
-            ("stage big", [*d, "stage", "--output", str(tmp / "big.bundle")]),
-            ("bundle verify big", ["bundle", "verify", str(tmp / "big.bundle")]),
-            (f"verify --all ({args.repos} repos)", [*d, "verify", "--all"]),
-        ]
-        print(f"{'command':<40} {'seconds':>8}  exit")
-        for label, argv in runs:
-            name, seconds, code = timed(label, argv, env)
-            print(f"{name:<40} {seconds:>8.2f}  {code}")
+        out = subprocess.run(list(argv), capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return "unavailable"
+    return " ".join((out.stdout or out.stderr).split())[:120] or "unknown"
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kb / 1024 / 1024:.1f} GiB RAM"
+    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs{memory}"
+
+
+def versions(tools: Tools) -> list[str]:
+    from importlib import metadata
+
+    def dist(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return [
+        f"offtrust: {_version([*tools.offtrust, '--version'])}",
+        f"Python {platform.python_version()}; typer {dist('typer')}, jsonschema "
+        f"{dist('jsonschema')}, orjson {dist('orjson')}, cryptography {dist('cryptography')}",
+        f"notary: {_version(['notary', 'version'])}",
+        f"docker: {_version(['docker', '--version'])}",
+    ]
+
+
+def write_results(path: Path, rows: Sequence[Row], tools: Tools, sizes: Sizes, rounds: int,
+                  command: str) -> None:  # fmt: skip
+    lines = [
+        "# offtrust benchmark results",
+        "",
+        "Written by `benchmarks/bench.py`; see its docstring for the data and the method.",
+        "Times are wall-clock seconds of the whole process (start-up included); peak is",
+        "the child's `ru_maxrss`; ratio = offtrust median / real tool median.",
+        "",
+        f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Machine: {machine()}",
+        *(f"- {v}" for v in versions(tools)),
+        f"- Command: `{command}`",
+        f"- Rounds: {rounds} per row, interleaved offtrust / real tool, after one warm-up each",
+        f"- Sizes: {sizes}",
+        "",
+        HEADER,
+        SEPARATOR,
+        *(format_row(row) for row in rows),
+        "",
+    ]
+    notes = [f"- {row.work}: {row.note}" for row in rows if row.note]
+    if notes:
+        lines += ["Notes:", "", *notes, ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def default_data() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "offtrust-bench"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        epilog="Example: python3 benchmarks/bench.py --quick --rounds 1",
+    )
+    parser.add_argument("--data", type=Path, default=None, help="data and cache directory")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per row (default 5)")
+    parser.add_argument(
+        "--only", action="append", choices=ROW_KEYS, help="run only this row (repeatable)"
+    )
+    parser.add_argument("--results", type=Path, default=None, help="where to write the table")
+    parser.add_argument(
+        "--offtrust",
+        default=f"{shlex.quote(sys.executable)} -m offtrust",
+        help="the offtrust command line (default: this Python, -m offtrust)",
+    )
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = rt.missing_tools(("notary", "notary-server", "docker"))
+    if missing:
+        print(f"bench: error: not on PATH: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    sizes = QUICK if args.quick else FULL
+    data: Path = (args.data or default_data()).resolve()
+    if args.quick and args.data is None:
+        data = data / "quick"
+    results = args.results or (
+        data / "RESULTS-quick.md" if args.quick else REPO / "benchmarks" / "RESULTS.md"
+    )
+    only = set(args.only or ROW_KEYS)
+    # Server-side data cannot outlive the server: a fresh work dir per run.
+    work = data / "run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    tools = Tools(work, shlex.split(args.offtrust))
+    started = time.perf_counter()
+    try:
+        if only & {"inspect5k", "verify100k", "inspect100k", "signers"}:
+            tools.server = rt.NotaryServer.start(work / "server")
+        rows = make_rows(sizes, only, data, work, tools, args.rounds)
+        log(f"data ready in {time.perf_counter() - started:.0f} s under {data}")
+        print(HEADER)
+        print(SEPARATOR, flush=True)
+        run_rows(rows, args.rounds)
     finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if tools.server is not None:
+            tools.server.stop()
+    given = sys.argv[1:] if argv is None else list(argv)
+    command = " ".join(["python3 benchmarks/bench.py", *(shlex.quote(a) for a in given)])
+    write_results(results, rows, tools, sizes, args.rounds, command)
+    log(f"table written to {results}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,6 +14,7 @@ producing bytes that would not verify.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -27,6 +28,10 @@ MAX_SAFE_INTEGER = 2**53
 _MAX_FLOAT64_INTEGER = int(1.7976931348623157e308)
 
 _CONTROL = frozenset(chr(c) for c in range(0x20))
+
+# orjson's dumps with sorted keys and 53-bit integers, imported on first use;
+# False when it is not installed (every value then takes the exact path).
+_orjson_dumps: Any = None
 
 # In JSON text, the start of an escape that decodes to a surrogate code point.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -100,8 +105,84 @@ def encode_canonical(value: Any) -> bytes:
     return _encode(value, like_float64=False)
 
 
+def _is_plain(value: Any) -> bool:
+    """Whether *value* holds only dicts, lists, tuples, str, int, bool and None.
+
+    No float (orjson writes ``1.0`` and ``NaN`` as ``null`` where Go refuses
+    or prints ``1``) and no other type (orjson serializes dataclasses, UUIDs,
+    enums and dates where the exact path refuses them). A walk without copies;
+    str and int subclasses count as other types, so they take the exact path.
+    """
+    stack = [value]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        kind = node.__class__
+        if kind is dict:
+            children: Any = node.values()
+        elif kind is list or kind is tuple:
+            children = node
+        elif kind is str or kind is int or kind is bool or node is None:
+            continue
+        else:
+            return False
+        for child in children:
+            kind = child.__class__
+            if kind is str or kind is int:
+                continue
+            if kind is dict or kind is list or kind is tuple:
+                push(child)
+            elif not (kind is bool or child is None):
+                return False
+    return True
+
+
+def _encode_fast(value: Any) -> bytes | None:
+    """The canonical bytes from orjson when they are certainly Go's, else None.
+
+    orjson with sorted keys writes what Go's canonical encoder writes (no
+    whitespace, keys in code-point order, which is UTF-8 byte order, every
+    character raw) except where guarded here:
+
+    - a backslash in the output: orjson escaped a control character (Go
+      writes it raw; the exact path refuses it) or a ``"``/``\\`` (same
+      bytes, but the exact path decides);
+    - floats and non-JSON types: refused by :func:`_is_plain`;
+    - integers beyond +-(2^53 - 1), lone surrogates, nesting deeper than
+      orjson's limit, non-string keys: orjson raises.
+
+    None sends the value to the exact path, which gives the bytes or the error.
+    """
+    global _orjson_dumps
+    if _orjson_dumps is None:
+        try:
+            import orjson
+        except ImportError:  # pragma: no cover - a dependency; only a broken install
+            _orjson_dumps = False
+        else:
+            options = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+            _orjson_dumps = functools.partial(orjson.dumps, option=options)
+    if _orjson_dumps is False or not _is_plain(value):
+        return None
+    try:
+        out: bytes = _orjson_dumps(value)
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+        return None
+    if b"\\" in out:
+        return None
+    return out
+
+
 def _encode(value: Any, *, like_float64: bool) -> bytes:
     """Check *value* and encode it canonically; foreign failures become ours."""
+    fast = _encode_fast(value)
+    if fast is not None:
+        return fast
+    return _encode_exact(value, like_float64=like_float64)
+
+
+def _encode_exact(value: Any, *, like_float64: bool) -> bytes:
+    """The reference path: every value checked, then ``canonicaljson``."""
     from canonicaljson import encode_canonical_json
 
     try:
