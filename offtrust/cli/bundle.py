@@ -154,7 +154,7 @@ def stage(
     Example: offtrust stage --output ceremony.bundle
     """
     from offtrust.errors import UsageError
-    from offtrust.ops.staging import build_bundle
+    from offtrust.ops.staging import build_bundle, record_bundled
     from offtrust.store.output import check_output, is_stdout, write_output
 
     if output == Path():
@@ -178,10 +178,13 @@ def stage(
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
+        record_bundled(c, packed, data)
+        sys.stdout.buffer.flush()
         info(f"staged {len(packed)} GUN(s) to standard output: {', '.join(packed)}")
         info(f"sha256:{digest}  -")
         return
     write_output(target, data, mode=0o644)
+    record_bundled(c, packed, data)
     info(f"staged {len(packed)} GUN(s) into {output}: {', '.join(packed)}")
     typer.echo(f"sha256:{digest}  {output}")
 

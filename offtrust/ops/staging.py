@@ -281,15 +281,15 @@ def build_bundle(
                 trusted_root=None if new_gun or trusted_root is None else trusted_root.to_bytes(),
             )
         )
-    data = write_bundle(entries)
-    _record_bundled(ctx, names, data)
-    return data, list(names)
+    return write_bundle(entries), list(names)
 
 
-def _record_bundled(ctx: Context, guns: list[str], data: bytes) -> None:
+def record_bundled(ctx: Context, guns: list[str], data: bytes) -> None:
     """Best effort: note which bundle each GUN's staged state went into, for ``doctor``.
 
-    A trust directory that cannot be written (a read-only copy) still stages.
+    Called once the bundle is written (a bundle that was never written is not
+    recorded, so a failed ``stage`` changes nothing). A trust directory that
+    cannot be written (a read-only copy) still stages.
     """
     import hashlib
 

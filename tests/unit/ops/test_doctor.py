@@ -92,7 +92,10 @@ def test_expiring_metadata_then_staged_then_bundled(ctx: Context, passphrases: P
     [expiring, staged] = doctor(ctx).findings
     assert expiring.fix == f"offtrust resign {APP} targets"
     assert staged.fix == f"offtrust stage {APP} --output BUNDLE"
-    data, _ = staging.build_bundle(ctx)
+    data, packed = staging.build_bundle(ctx)
+    # Packing alone records nothing: only a bundle that was written is.
+    assert kinds(ctx)[-1] == ("staged-not-bundled", APP)
+    staging.record_bundled(ctx, packed, data)
     import hashlib
 
     digest = hashlib.sha256(data).hexdigest()
@@ -129,7 +132,7 @@ def test_a_staged_deletion_not_bundled_then_bundled(ctx: Context) -> None:
     [finding] = doctor(ctx).findings
     assert (finding.kind, finding.object) == ("staged-not-bundled", APP)
     assert "a deletion" in finding.problem
-    staging.build_bundle(ctx)
+    staging.record_bundled(ctx, *reversed(staging.build_bundle(ctx)))
     [finding] = doctor(ctx).findings
     assert finding.kind == "bundled-not-published"
 
