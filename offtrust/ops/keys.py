@@ -13,12 +13,22 @@ from offtrust.errors import (
     UsageError,
     WrongPassphraseError,
 )
-from offtrust.model.names import check_key_name
 from offtrust.ops.context import Context
 from offtrust.store.keystore import KeyInfo, PassphraseSource
 
 if TYPE_CHECKING:
     from offtrust.crypto import PemBlock
+
+
+def check_key_name(name: str) -> str:
+    """:func:`offtrust.model.names.check_key_name`, imported when first used.
+
+    The name rules import the metadata model, which ``key list`` does not need.
+    """
+    from offtrust.model.names import check_key_name as check
+
+    return check(name)
+
 
 _PEM_ALGORITHMS = {
     "EC PRIVATE KEY": "ecdsa",
@@ -27,19 +37,27 @@ _PEM_ALGORITHMS = {
 }
 
 
-def _public_key_types(ctx: Context) -> dict[str, str]:
-    """Canonical key ID → key type, from every key listed in the metadata.
+def _public_key_types(ctx: Context, wanted: set[str]) -> dict[str, str]:
+    """Canonical key ID → key type, for the key IDs in *wanted*, from the metadata.
 
     An encrypted PKCS#8 file does not say its algorithm; the metadata that
     lists its public key does. Files are read without verification: this is
-    only a label.
+    only a label. Reading stops once every wanted key ID is found, a document
+    with no ``"keys"`` member is not parsed, and a certificate is parsed (for
+    the canonical ID of a root key) only while a wanted key ID is missing.
     """
-    from offtrust.crypto import canonical_keyid
-    from offtrust.model.keys import PublicKey
-
     found: dict[str, str] = {}
+    if not wanted or not (ctx.trust.published_guns() or ctx.trust.staged_guns()):
+        # Nothing to look up, or no GUN whose metadata could say (the
+        # documents come from these GUNs): not even the metadata store is loaded.
+        return found
+    missing = set(wanted)
     # Read by the store: links, FIFOs and devices are skipped, sizes bounded.
     for data in ctx.repos.metadata_documents():
+        if b'"keys"' not in data and b"\\u" not in data:
+            # No "keys" member, even spelled with escapes: snapshot, timestamp,
+            # targets without delegations (a 100,000-tag file is not parsed).
+            continue
         try:
             signed = json.loads(data)["signed"]
             keys = dict(signed.get("keys") or {})
@@ -49,12 +67,26 @@ def _public_key_types(ctx: Context) -> dict[str, str]:
         for keyid, key in keys.items():
             keytype = str(key.get("keytype", "")) if isinstance(key, dict) else ""
             found[keyid] = keytype.replace("-x509", "")
-            if keytype.endswith("-x509"):
-                try:
-                    found[canonical_keyid(PublicKey.from_dict(key))] = found[keyid]
-                except Exception:  # noqa: BLE001, S112 - best-effort label
-                    continue
+            missing.discard(keyid)
+            if keytype.endswith("-x509") and missing:
+                canonical = _canonical_keyid(key)
+                if canonical is not None:
+                    found[canonical] = found[keyid]
+                    missing.discard(canonical)
+        if not missing:
+            break
     return found
+
+
+def _canonical_keyid(key: dict[str, Any]) -> str | None:
+    """The canonical key ID of a certificate key (the name of its private key file)."""
+    from offtrust.crypto import canonical_keyid
+    from offtrust.model.keys import PublicKey
+
+    try:
+        return canonical_keyid(PublicKey.from_dict(key))
+    except Exception:  # noqa: BLE001 - best-effort label
+        return None
 
 
 def list_keys(
@@ -66,17 +98,24 @@ def list_keys(
         ctx: the trust directory.
         gun: only keys whose ``gun`` header is this GUN (root and delegation
             keys, which carry no GUN, are always listed, as notary does).
-        with_algorithm: add each key's algorithm (reads metadata for encrypted keys).
+        with_algorithm: add each key's algorithm: from the PEM type when it
+            says it, else from the metadata that lists the key (null when none
+            does); the metadata is read only for keys that need it.
+
+    Returns:
+        One dict per key (see :meth:`~offtrust.store.keystore.KeyInfo.to_dict`),
+        sorted by role, GUN and key ID.
     """
     infos: list[KeyInfo] = ctx.keys.list()
     if gun is not None:
         infos = [i for i in infos if not i.gun or i.gun == gun]
-    types = _public_key_types(ctx) if with_algorithm else {}
+    if not with_algorithm:
+        return [info.to_dict() for info in infos]
+    types = _public_key_types(ctx, {i.keyid for i in infos if i.pem_type not in _PEM_ALGORITHMS})
     out = []
     for info in infos:
         row = info.to_dict()
-        if with_algorithm:
-            row["algorithm"] = _PEM_ALGORITHMS.get(info.pem_type) or types.get(info.keyid)
+        row["algorithm"] = _PEM_ALGORITHMS.get(info.pem_type) or types.get(info.keyid)
         out.append(row)
     return out
 
