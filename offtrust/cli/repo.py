@@ -55,7 +55,7 @@ def inspect(
     from offtrust.cli._common import progress
     from offtrust.errors import VerificationError
     from offtrust.ops.batch import FAILED, run_batch
-    from offtrust.ops.inspect import format_pretty, inspect_gun, split_reference
+    from offtrust.ops.inspect import format_pretty, inspect_gun, json_chunks, split_reference
 
     c = context(ctx)
     split = [split_reference(g) for g in guns or []]
@@ -94,7 +94,11 @@ def inspect(
     if pretty:
         sys.stdout.write("\n\n".join(format_pretty(d) for d in docs))
     elif docs or not batch.failed:
-        print_json(docs, indent=4, sort_keys=False)
+        # print_json(docs, indent=4, sort_keys=False), written piece by piece.
+        write = sys.stdout.write
+        for chunk in json_chunks(docs):
+            write(chunk.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+        write("\n")
     error = batch.error()
     if error is not None:
         raise error

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from offtrust.model.metadata import ROOT, TARGETS
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import RELEASES, signer_name
-from offtrust.ops.natural import natural_key
+from offtrust.ops.natural import natural_key, natural_order
 
 if TYPE_CHECKING:
     from offtrust.model.verify import VerificationReport
@@ -65,8 +66,10 @@ def inspect_repo(
     def shown(role: str) -> bool:
         return trusted is None or role in trusted
 
+    # Docker's rows: one per (tag, digest) of targets or targets/releases;
+    # every other role that signed the same tag and digest is a signer of it.
     rows: dict[tuple[str, str], list[str]] = {}
-    order: list[tuple[str, str, str]] = []
+    signed_by: list[tuple[str, list[tuple[str, str]]]] = []
     for role in state.targets_roles():
         if not shown(role):
             continue
@@ -75,21 +78,29 @@ def inspect_repo(
         files = md.signed.targets or {}
         if tag is not None:
             files = {tag: files[tag]} if tag in files else {}
-        for name, target in files.items():
-            if entry is not None and not entry[1].matches(name):
-                continue
-            digest = target.sha256_hex() or ""
-            order.append((role, name, digest))
-            if role in (TARGETS, RELEASES):
-                rows.setdefault((name, digest), [])
-    for role, name, digest in order:
-        if (name, digest) in rows and role not in (TARGETS, RELEASES):
-            rows[(name, digest)].append(signer_name(role))
-    ordered = sorted(rows.items(), key=lambda item: natural_key(item[0][0]))
-    signed_tags = [
-        {"SignedTag": name, "Digest": digest, "Signers": signers or [REPO_ADMIN]}
-        for (name, digest), signers in ordered
-    ]
+        if entry is not None:
+            matches = entry[1].matches
+            found = [
+                (name, target.sha256_hex() or "") for name, target in files.items() if matches(name)
+            ]
+        else:
+            found = [(name, target.sha256_hex() or "") for name, target in files.items()]
+        if role in (TARGETS, RELEASES):
+            for row in found:
+                rows.setdefault(row, [])
+        else:
+            signed_by.append((signer_name(role), found))
+    for signer, found in signed_by:
+        for row in found:
+            if row in rows:
+                rows[row].append(signer)
+    keys = list(rows)
+    signed_tags = []
+    for i in natural_order([name for name, _ in keys]):
+        name, digest = row = keys[i]
+        signed_tags.append(
+            {"SignedTag": name, "Digest": digest, "Signers": rows[row] or [REPO_ADMIN]}
+        )
 
     signers: dict[str, list[str]] = {}
     for parent, delegated in state.walk_delegations():
@@ -155,6 +166,69 @@ def inspect_gun(
     doc = inspect_repo(state, tag=tag, reference=reference, trusted=report.trusted)
     hidden = [r for r in state.targets_roles() if r not in report.trusted]
     return Inspection(doc=doc, report=report, hidden=hidden, staged=sorted(state.staged))
+
+
+def json_chunks(docs: list[dict[str, Any]], batch: int = 2000) -> Iterator[str]:
+    """``json.dumps(docs, indent=4, ensure_ascii=False)`` in pieces, written as made.
+
+    The signed tags (100,000 of them in a big repository) are formatted by
+    one template instead of a recursive encoder, *batch* at a time; the rest
+    of each document goes through :func:`json.dumps` itself.
+    """
+    import json
+
+    string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
+
+    def dumps(value: Any, level: int) -> str:
+        # Output strings hold no raw newline: re-indenting by newline is exact.
+        text = json.dumps(value, indent=4, ensure_ascii=False)
+        return text.replace("\n", "\n" + " " * (4 * level)) if level else text
+
+    if not docs:
+        yield "[]"
+        return
+    p12, p16, p20 = "\n" + " " * 12, "\n" + " " * 16, "\n" + " " * 20
+    head = ["{" + p16 + '"SignedTag": ', "," + p16 + '"Digest": ', "," + p16 + '"Signers": ']
+    fields = ["SignedTag", "Digest", "Signers"]
+
+    def entry(item: Any) -> str:
+        """One element of ``SignedTags``: by the template when it has the shape
+        :func:`inspect_repo` makes (a non-string fails ``string``), else by
+        :func:`json.dumps`."""
+        if item.__class__ is dict and list(item) == fields:
+            signers = item["Signers"]
+            if signers.__class__ is list and signers:
+                try:
+                    return (
+                        head[0]
+                        + string(item["SignedTag"])
+                        + head[1]
+                        + string(item["Digest"])
+                        + head[2]
+                        + ("[" + p20 + ("," + p20).join(map(string, signers)) + p16 + "]")
+                        + p12
+                        + "}"
+                    )
+                except TypeError:
+                    pass
+        return dumps(item, 3)
+
+    for n, doc in enumerate(docs):
+        out = ["[\n    {" if n == 0 else ",\n    {"]
+        for m, (key, value) in enumerate(doc.items()):
+            out.append(("," if m else "") + "\n        " + string(key) + ": ")
+            if key != "SignedTags" or value.__class__ is not list or not value:
+                out.append(dumps(value, 2))
+                continue
+            out.append("[")
+            for start in range(0, len(value), batch):
+                part = "".join(out) + ("," if start else "") + p12
+                yield part + ("," + p12).join(map(entry, value[start : start + batch]))
+                out = []
+            out.append("\n        ]")
+        out.append("\n    }")
+        yield "".join(out)
+    yield "\n]"
 
 
 def _table(rows: list[list[str]]) -> str:
