@@ -173,6 +173,16 @@ def _encode_fast(value: Any) -> bytes | None:
     return out
 
 
+def encode_fast_or_none(value: Any) -> bytes | None:
+    """The bytes of :func:`encode_canonical` and :func:`encode_for_verification`
+    when the guarded fast path certainly gives them, else None (never raises).
+
+    For a value parsed now and checked later: the caller keeps the bytes, or
+    the value itself for the exact path (and its precise error) when None.
+    """
+    return _encode_fast(value)
+
+
 def _encode(value: Any, *, like_float64: bool) -> bytes:
     """Check *value* and encode it canonically; foreign failures become ours."""
     fast = _encode_fast(value)

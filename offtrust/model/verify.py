@@ -47,7 +47,6 @@ from offtrust.errors import (
     SignatureError,
     VerificationError,
 )
-from offtrust.model.canonical import encode_for_verification
 from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import (
     BASE_ROLES,
@@ -336,7 +335,7 @@ def count_valid_signatures(
     Raises:
         InvalidMetadataError: the ``signed`` object cannot be canonicalized.
     """
-    message = encode_for_verification(md.signed.to_dict())
+    message = md.verification_message()
     valid: set[str] = set()
     for sig in md.iter_signatures():
         key = keys.get(sig.keyid)
