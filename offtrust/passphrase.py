@@ -104,6 +104,15 @@ class Passphrases:
     def _candidates(self, role: str) -> list[str]:
         return [self.environ[v] for v in variables_for(role) if self.environ.get(v)]
 
+    def preset(self, role: str) -> str | None:
+        """What ``self(role, keyid, 0)`` answers when no prompt is needed for it, else None.
+
+        The keyring tries it on a key before the empty passphrase (one key
+        derivation instead of two for the usual key); nothing is asked or said.
+        """
+        candidates = self._candidates(role)
+        return candidates[0] if candidates else None
+
     def __call__(self, role: str, keyid: str, attempt: int) -> str:
         """Passphrase number *attempt* for an existing key.
 

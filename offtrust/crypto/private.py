@@ -248,13 +248,16 @@ class _BadPassphrase(Exception):
     """The passphrase did not produce a well-formed key. Internal."""
 
 
-def _with_passphrase(passphrase: str | None, attempt: Callable[[bytes], _T]) -> _T:
+def _with_passphrase(
+    passphrase: str | None, attempt: Callable[[bytes], _T], *, empty_fallback: bool = True
+) -> _T:
     """Run *attempt* with the passphrase, trying the empty one as notary does.
 
     Notary tries the empty passphrase before asking for one (``GetKey``), so a
-    key encrypted with ``""`` opens without a prompt.
+    key encrypted with ``""`` opens without a prompt. Without *empty_fallback*,
+    only *passphrase* itself is tried (one key derivation).
     """
-    candidates = [""] if not passphrase else [passphrase, ""]
+    candidates = [""] if not passphrase else [passphrase, ""] if empty_fallback else [passphrase]
     for candidate in candidates:
         try:
             return attempt(passphrase_bytes(candidate))
@@ -265,7 +268,9 @@ def _with_passphrase(passphrase: str | None, attempt: Callable[[bytes], _T]) -> 
     raise WrongPassphraseError("wrong passphrase")
 
 
-def decrypt_private_key(block: PemBlock, passphrase: str | None) -> PrivateKey:
+def decrypt_private_key(
+    block: PemBlock, passphrase: str | None, *, empty_fallback: bool = True
+) -> PrivateKey:
     """Load the private key in *block*, decrypting it if needed.
 
     Accepts every block type notary reads (``ENCRYPTED PRIVATE KEY``,
@@ -277,6 +282,8 @@ def decrypt_private_key(block: PemBlock, passphrase: str | None) -> PrivateKey:
     Args:
         block: A PEM block from :func:`parse_pem`.
         passphrase: The passphrase, or None when none is known yet.
+        empty_fallback: When *passphrase* fails, try the empty one (notary
+            does); False tries *passphrase* only, so the caller knows which opened it.
 
     Returns:
         The key.
@@ -292,10 +299,14 @@ def decrypt_private_key(block: PemBlock, passphrase: str | None) -> PrivateKey:
             raise InvalidKeyError(f"unsupported private key PEM type {block.type!r}")
         der = block.der
         if block.type in _LEGACY_BLOCK_TYPES and is_encrypted_block(block):
-            return _with_passphrase(passphrase, lambda pw: _decrypt_legacy(block, pw))
+            return _with_passphrase(
+                passphrase, lambda pw: _decrypt_legacy(block, pw), empty_fallback=empty_fallback
+            )
         if block.type == "ENCRYPTED PRIVATE KEY":
             params = _parse_encrypted_pkcs8(der)
-            return _with_passphrase(passphrase, lambda pw: _decrypt_pkcs8(params, pw))
+            return _with_passphrase(
+                passphrase, lambda pw: _decrypt_pkcs8(params, pw), empty_fallback=empty_fallback
+            )
         if block.type == "PRIVATE KEY":
             return _load_pkcs8(der)
         return _load_legacy(block.type, der)

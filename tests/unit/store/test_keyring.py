@@ -69,3 +69,57 @@ def test_a_key_file_holding_another_key_is_refused(ctx: Context) -> None:
     assert alice[:12] in caught.value.message
     assert ROOT_ID[:12] in caught.value.message
     assert caught.value.exit_code == 1
+
+
+def _count_derivations(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record each passphrase a PKCS#8 key is decrypted with (one PBKDF2 each)."""
+    from offtrust.crypto import private
+
+    tried: list[bytes] = []
+    real = private._decrypt_pkcs8
+
+    def spy(params: object, passphrase: bytes) -> object:
+        tried.append(passphrase)
+        return real(params, passphrase)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(private, "_decrypt_pkcs8", spy)
+    return tried
+
+
+def test_a_passphrase_from_a_variable_opens_a_key_in_one_derivation(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from offtrust.passphrase import DOCKER_ROOT, Passphrases
+
+    tried = _count_derivations(monkeypatch)
+    source = Passphrases(environ={DOCKER_ROOT: ROOT_PASSPHRASE}, interactive=False)
+    opened = Keyring(ctx.keys, source).open(ROOT_ID)
+    assert opened.key.keyid == ROOT_ID
+    assert opened.passphrase == ROOT_PASSPHRASE
+    # Not the empty passphrase first: one key derivation, not two.
+    assert tried == [ROOT_PASSPHRASE.encode()]
+
+
+def test_a_wrong_variable_still_falls_back_to_the_prompt(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from offtrust.passphrase import DOCKER_ROOT, Passphrases
+
+    tried = _count_derivations(monkeypatch)
+    prompts: list[str] = []
+
+    def prompt(text: str) -> str:
+        prompts.append(text)
+        return str(ROOT_PASSPHRASE)
+
+    source = Passphrases(
+        environ={DOCKER_ROOT: "not-the-passphrase"}, prompt=prompt, interactive=True
+    )
+    source.say = lambda line: None
+    opened = Keyring(ctx.keys, source).open(ROOT_ID)
+    assert opened.passphrase == ROOT_PASSPHRASE
+    assert len(prompts) == 1
+    # The variable, then notary's way: the empty passphrase, each passphrase.
+    assert tried[0] == b"not-the-passphrase"
+    assert b"" in tried
+    assert tried[-1] == ROOT_PASSPHRASE.encode()
