@@ -106,10 +106,11 @@ def _parse_metadata(data: bytes, role: str, source: str) -> Metadata[Any]:
 
     parsed = parse_and_validate(schema_kind(role), data, source=source)
     try:
-        md = Metadata.from_dict(parsed, role)
+        md = Metadata.from_dict(parsed, role, owned=True)
     except InvalidMetadataError as e:
         raise InvalidMetadataError(f"{source}: {e}") from e
     md.raw = data
+    md.keep_parsed_signed(parsed["signed"])
     return md
 
 
@@ -726,6 +727,12 @@ class RepoStore:
         doc = {"bundle_sha256": bundle_sha256, "staged": fingerprint}
         with self._gun_dir(STAGED, gun, create=True) as parent:
             assert parent is not None
+            # ``stage`` holds only a reader's lock, so no recovery ran: the
+            # temporary file of a record killed midway is dropped here.
+            for name, kind in parent.entries():
+                if kind == _fs.FILE and name.startswith(_fs.TEMP_PREFIX):
+                    with contextlib.suppress(StoreError):
+                        parent.remove_file(name)
             parent.write(BUNDLED_FILE, (json.dumps(doc, sort_keys=True) + "\n").encode())
 
     def bundled(self, gun: str) -> str | None:
