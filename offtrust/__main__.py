@@ -1,3 +1,3 @@
-from offtrust.cli import main
+from offtrust._entry import main
 
 main()

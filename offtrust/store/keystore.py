@@ -29,6 +29,7 @@ or waited on, and no key file is read past :data:`~offtrust.store._fs.KEY_LIMIT`
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import re
@@ -141,6 +142,73 @@ def read_pem_headers(data: bytes) -> tuple[str, dict[str, str]]:
     return m.group(1), headers
 
 
+#: One key of :meth:`KeyStore.rows`: role, GUN, key ID, location, encrypted,
+#: PEM type, legacy layout.
+KeyRow = tuple[str, str, str, str, bool, str, bool]
+
+#: The bytes of a PEM type (``_PEM_BEGIN``'s group).
+_TYPE_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "
+#: Header bytes read by :func:`_key_fields` itself: printable ASCII, tab and
+#: ``\\n`` (not ``\\r``, ``\\x0b``, ``\\x0c`` or ``\\x1c``-``\\x1f``, where
+#: ``str.splitlines`` and ``str.strip`` differ from their ``bytes`` counterparts,
+#: nor anything that is not ASCII).
+_PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n"
+#: The longest type line and header block :func:`_key_fields` remembers.
+_MEMO_HEAD = 512
+#: What :func:`_key_fields` answers: PEM type, role header, gun header, encrypted.
+KeyFields = tuple[str, str, str, bool]
+
+
+def _key_fields(data: bytes, memo: dict[bytes, KeyFields] | None = None) -> KeyFields | None:
+    """(PEM type, ``role`` header, ``gun`` header, encrypted) of a key file, or None without PEM.
+
+    Exactly what :func:`read_pem_headers` and :func:`_is_encrypted` say, on
+    the bytes: a file that starts with a ``-----BEGIN TYPE-----\\n`` line and
+    whose header lines are plain ASCII is read here; any other takes
+    :func:`read_pem_headers` itself. With *memo*, files that start with
+    the same type line and header lines (most do) are read once.
+    """
+    if data.startswith(b"-----BEGIN "):
+        end = data.find(b"-----\n", 11)
+        pem_type_bytes = data[11:end] if end > 11 else b""
+        if pem_type_bytes and not pem_type_bytes.translate(None, _TYPE_BYTES):
+            start = end + 6
+            blank = data.find(b"\n\n", start)
+            # Everything the answer depends on: the type line and the header block.
+            head = data[:blank] if blank >= 0 else data
+            if memo is not None and len(head) <= _MEMO_HEAD:
+                known = memo.get(head)
+                if known is None:
+                    known = memo[head] = _key_fields(data)  # type: ignore[assignment]
+                return known
+            block = data[start:blank] if blank >= 0 else data[start:]
+            if not block.translate(None, _PLAIN_BYTES):
+                headers: dict[bytes, bytes] = {}
+                for line in block.split(b"\n"):
+                    if b":" not in line or line.startswith(b"-----"):
+                        break
+                    name, _, value = line.partition(b":")
+                    headers[name.strip()] = value.strip()
+                pem_type = pem_type_bytes.decode("ascii")
+                return (
+                    pem_type,
+                    headers.get(b"role", b"").decode("ascii"),
+                    headers.get(b"gun", b"").decode("ascii"),
+                    pem_type == "ENCRYPTED PRIVATE KEY"
+                    or b"ENCRYPTED" in headers.get(b"Proc-Type", b""),
+                )
+    try:
+        pem_type, text_headers = read_pem_headers(data)
+    except InvalidKeyError:
+        return None
+    return (
+        pem_type,
+        text_headers.get("role", ""),
+        text_headers.get("gun", ""),
+        _is_encrypted(pem_type, text_headers),
+    )
+
+
 def _has_pem(data: bytes) -> bool:
     try:
         read_pem_headers(data)
@@ -219,23 +287,6 @@ class KeyStore:
             encrypted=_is_encrypted(pem_type, headers),
             pem_type=pem_type,
             legacy=legacy,
-            base=self.trust.path,
-        )
-
-    def _flat_info(self, name: str, keyid: str, data: bytes) -> KeyInfo | None:
-        """:meth:`_info_of` for ``private/<name>``, without path objects (see :meth:`list`)."""
-        try:
-            pem_type, headers = read_pem_headers(data)
-        except InvalidKeyError:
-            return None
-        return KeyInfo(
-            keyid=keyid,
-            role=_fs.show(headers.get("role", "")),
-            gun=_fs.show(headers.get("gun", "")),
-            location=self._flat_prefix + name,
-            encrypted=_is_encrypted(pem_type, headers),
-            pem_type=pem_type,
-            legacy=False,
             base=self.trust.path,
         )
 
@@ -319,46 +370,88 @@ class KeyStore:
     def list(self) -> list[KeyInfo]:
         """Every private key, in all layouts, sorted by role, GUN and key ID (see the module).
 
-        Only the PEM headers are parsed, each file is read once, with four
-        system calls, and no path object is made per key: ``key list`` on
-        20,000 keys must beat ``notary key list``. Key IDs that also have
-        legacy files go through :meth:`_winner`, as :meth:`find` does.
+        :meth:`rows`, as :class:`KeyInfo` objects.
         """
-        out: list[KeyInfo] = []
-        flat: dict[str, tuple[str, bytes | None]] = {}
+        base = self.trust.path
+        return [
+            KeyInfo(
+                keyid=keyid,
+                role=role,
+                gun=gun,
+                location=location,
+                encrypted=encrypted,
+                pem_type=pem_type,
+                legacy=legacy,
+                base=base,
+            )
+            for role, gun, keyid, location, encrypted, pem_type, legacy in self.rows()
+        ]
+
+    def rows(self) -> builtins.list[KeyRow]:
+        """:meth:`list` as tuples (role, GUN, key ID, location, encrypted, PEM type, legacy).
+
+        Sorted by role, GUN and key ID (a key ID is listed once). Only the PEM
+        headers are parsed, each file is read once, with four system calls,
+        and no path or other object is made per key: ``key list`` on 20,000
+        keys must beat ``notary key list``. Key IDs that also have legacy
+        files go through :meth:`_winner`, as :meth:`find` does.
+        """
+        out: list[KeyRow] = []
+        names: list[str] = []
+        datas: list[bytes | None] = []
         try:
             with self._dir() as top:
                 if top is None:
                     return out
                 match = _KEYID.match
-                read = top.read_listed
-                limit = _fs.KEY_LIMIT
                 legacy_dirs = False
                 for name, kind in top.scan():
                     if kind == _fs.FILE:
-                        keyid = name[:-4]
-                        if name.endswith(".key") and match(keyid):
-                            data = None
-                            with contextlib.suppress(StoreError):
-                                data = read(name, limit)
-                            flat[keyid] = (name, data)
+                        if name.endswith(".key") and match(name[:-4]):
+                            names.append(name)
                     elif name in _LEGACY_DIRS and kind == _fs.DIR:
                         legacy_dirs = True
+                datas = top.read_all_listed(names, _fs.KEY_LIMIT)
         except StoreError:
             return out
         legacy: dict[str, list[tuple[Path, bool, bytes | None]]] = {}
         if legacy_dirs:
             for path, keyid, _, data in self._key_files(read=True, flat=False):
                 legacy.setdefault(keyid, []).append((path, True, data))
-        for keyid, (name, data) in flat.items():
+        prefix = self._flat_prefix
+        show = _fs.show
+        add = out.append
+        memo: dict[bytes, KeyFields] = {}
+        for name, data in zip(names, datas, strict=True):
+            keyid = name[:-4]
             if keyid in legacy:
                 legacy[keyid].insert(0, (self.trust.private / name, False, data))
             elif data is not None:
-                info = self._flat_info(name, keyid, data)
-                if info is not None:
-                    out.append(info)
-        out += [info for info in map(self._winner, legacy.values()) if info is not None]
-        out.sort(key=lambda i: (i.role, i.gun, i.keyid))
+                fields = _key_fields(data, memo)
+                if fields is not None:
+                    pem_type, role, gun, encrypted = fields
+                    # Names from a file's headers are shown on terminals: printable only.
+                    if not role.isprintable():
+                        role = show(role)
+                    if not gun.isprintable():
+                        gun = show(gun)
+                    add((role, gun, keyid, prefix + name, encrypted, pem_type, False))
+        for info in map(self._winner, legacy.values()):
+            if info is not None:
+                add(
+                    (
+                        info.role,
+                        info.gun,
+                        info.keyid,
+                        info.location,
+                        info.encrypted,
+                        info.pem_type,
+                        info.legacy,
+                    )
+                )
+        # By role, GUN and key ID (unique): as one string, which sorts faster
+        # than the tuples. The names are printable, so they hold no NUL.
+        out.sort(key=lambda row: f"{row[0]}\0{row[1]}\0{row[2]}")
         return out
 
     def find(self, keyid: str) -> KeyInfo:

@@ -6,11 +6,13 @@ import io
 from contextlib import redirect_stdout
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from offtrust._entry import key_rows_json
 from offtrust.cli._common import print_json
-from offtrust.cli.keys import _print_key_rows
+from offtrust.ops.keys import ROW_FIELDS
 
 
 def printed(write: Any, *args: Any) -> str:
@@ -42,17 +44,20 @@ _ROW = st.fixed_dictionaries(
 )
 
 
+def as_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A ``key_rows`` row (its fields, then the algorithm) of a ``list_keys`` dict."""
+    return (*(row[name] for name in ROW_FIELDS), row["algorithm"])
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.lists(_ROW, max_size=4))
 def test_same_bytes_as_the_general_writer(rows: list[dict[str, Any]]) -> None:
-    assert printed(_print_key_rows, rows) == general(rows)
+    assert key_rows_json([as_row(r) for r in rows]) == general(rows)
 
 
-def test_rows_of_another_shape_take_the_general_writer() -> None:
-    odd: list[dict[str, Any]] = [
-        {"keyid": "a", "gun": "", "role": "root", "extra": [1, {"b": 2.5}]},
-        {"algorithm": 3, "encrypted": True, "gun": "g", "keyid": "k", "legacy_layout": False,
-         "location": "l", "pem_type": "p", "role": "r"},
-    ]  # fmt: skip
-    for rows in ([odd[0]], [odd[1]], odd, []):
-        assert printed(_print_key_rows, rows) == general(rows)
+def test_a_value_of_another_type_is_refused_not_written() -> None:
+    row = ("root", "", "k", "l", True, "p", False, None)
+    for odd in (3, 2.5, [1], {"b": 2}):
+        with pytest.raises(TypeError):
+            key_rows_json([(*row[:7], odd)])
+    assert key_rows_json([]) == general([])

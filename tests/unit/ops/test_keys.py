@@ -206,3 +206,73 @@ def test_generate_refuses_existing_pub_and_bad_names(
     with pytest.raises(UsageError, match="algorithm"):
         generate_key(ctx, "hal", tmp_path, passphrases, algorithm="dsa")
     assert not list(tmp_path.glob("hal*"))
+
+
+# -- key list --json -----------------------------------------------------------------------
+
+
+def _print_json_text(rows: list[dict[str, object]], capsys: pytest.CaptureFixture[str]) -> str:
+    from offtrust.cli._common import print_json
+
+    print_json({"keys": [{**r, "gun": r["gun"] or None} for r in rows]})
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ("", "", "0" * 64, "private/" + "0" * 64 + ".key", True, "PRIVATE KEY", False, None),
+        ("targets", "a<b>&c/é", "a" * 64, "private/x.key", False, "EC PRIVATE KEY", True, "ecdsa"),
+        ('r\\u00e9"q', "g", "b" * 63 + "\n", 'p/"x".key', True, "RSA PRIVATE KEY", False, ""),
+        ("\u2028", "\x7f", "c" * 64, "private/\\.key", False, "ENCRYPTED PRIVATE KEY", False, "x"),
+    ],
+)
+def test_key_list_json_writes_what_print_json_writes(
+    row: tuple[object, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from offtrust._entry import key_rows_json
+    from offtrust.ops.keys import ROW_FIELDS
+
+    rows = [
+        row,
+        ("root", "", "d" * 64, "private/d.key", True, "ENCRYPTED PRIVATE KEY", False, None),
+    ]
+    dicts = [dict(zip((*ROW_FIELDS, "algorithm"), r, strict=True)) for r in rows]
+    assert key_rows_json(rows) == _print_json_text(dicts, capsys)
+    assert key_rows_json([]) == _print_json_text([], capsys)
+
+
+def test_key_rows_are_list_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from builders import copy_example
+
+    from offtrust._entry import key_rows_json
+    from offtrust.ops.keys import ROW_FIELDS, key_rows
+
+    ctx = Context.at(copy_example(tmp_path / "trust"))
+    for gun in (None, "example.com/nope"):
+        for algorithm in (False, True):
+            rows = key_rows(ctx, gun, with_algorithm=algorithm)
+            fields = (*ROW_FIELDS, "algorithm") if algorithm else ROW_FIELDS
+            dicts = list_keys(ctx, gun, with_algorithm=algorithm)
+            assert rows
+            assert [dict(zip(fields, r, strict=True)) for r in rows] == dicts
+            assert [list(d) for d in dicts] == [
+                ["keyid", "role", "gun", "location", "encrypted", "pem_type", "legacy_layout"]
+                + (["algorithm"] if algorithm else [])
+            ] * len(dicts)
+            if algorithm:
+                assert key_rows_json(rows) == _print_json_text(dicts, capsys)
+
+
+def test_key_list_table_is_print_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from offtrust._entry import NO_KEYS, key_rows_table
+    from offtrust.cli._common import print_table
+
+    rows = [
+        ("root", "", "a" * 64, "private/a.key", True, "ENCRYPTED PRIVATE KEY", False),
+        ("targets", "example.com/a-long/gun ", "b" * 64, "p/b.key", True, "PRIVATE KEY", True),
+        ("", "g", "c", "x", False, "EC PRIVATE KEY", False),
+    ]
+    print_table([["ROLE", "GUN", "KEY ID", "LOCATION"]] + [list(r[:4]) for r in rows])
+    assert key_rows_table(rows) == capsys.readouterr().out
+    assert key_rows_table([]) == NO_KEYS == "No signing keys found.\n"

@@ -1,0 +1,192 @@
+"""``python -m offtrust``: ``key list`` answered without loading the command-line framework.
+
+Importing typer (and its click) costs more start-up time than listing 2,000
+keys. The plainest forms of ``key list``, with the trust directory named, are
+run here directly::
+
+    offtrust (-d DIR | --trust-dir DIR | --trust-dir=DIR) key list [--json] [--gun G | --gun=G]
+
+(``--json`` and ``--gun`` in either order, each at most once). Everything else
+(other commands, other spellings, ``--help``, ``--debug``, shell completion)
+and every failure of these forms goes to :func:`offtrust.cli.main` unchanged,
+so usage errors, error messages and exit statuses are typer's: a failed
+listing has written nothing, and ``key list`` changes nothing, so running it
+again there is safe. The output is written by :mod:`offtrust.cli.keys` with
+the same functions (:func:`key_rows_json`, :func:`key_rows_table`): a test
+runs every form both ways (tests/unit/cli/test_lazy_commands.py).
+
+This module is part of the command layer (it prints); it lives outside
+:mod:`offtrust.cli` because importing that package imports typer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any
+
+#: What ``key list`` prints when there is no key.
+NO_KEYS = "No signing keys found.\n"
+
+
+def key_list_argv(argv: list[str]) -> tuple[str, str | None, bool] | None:
+    """(trust directory, GUN or None, --json) of a plain ``key list`` command line, else None."""
+
+    def plain(value: str) -> bool:
+        return bool(value) and not value.startswith("-")
+
+    args = list(argv)
+    if len(args) >= 2 and args[0] in ("-d", "--trust-dir") and plain(args[1]):
+        trust_dir, rest = args[1], args[2:]
+    elif args and args[0].startswith("--trust-dir=") and plain(args[0][len("--trust-dir=") :]):
+        trust_dir, rest = args[0][len("--trust-dir=") :], args[1:]
+    else:
+        return None
+    if rest[:2] != ["key", "list"]:
+        return None
+    rest = rest[2:]
+    gun: str | None = None
+    json_ = False
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--json" and not json_:
+            json_ = True
+        elif arg == "--gun" and gun is None and rest and plain(rest[0]):
+            gun = rest.pop(0)
+        elif arg.startswith("--gun=") and gun is None and plain(arg[len("--gun=") :]):
+            gun = arg[len("--gun=") :]
+        else:
+            return None
+    return trust_dir, gun, json_
+
+
+class _Encoded(dict[Any, str]):
+    """JSON text of strings, each encoded once (booleans and null given)."""
+
+    def __missing__(self, value: Any) -> str:
+        if type(value) is not str:
+            raise TypeError(f"not a key list value: {type(value).__name__}")
+        import json
+
+        text = self[value] = json.encoder.encode_basestring(value)
+        return text
+
+
+def key_rows_json(rows: list[tuple[Any, ...]]) -> str:
+    """``print_json({"keys": [...]})`` of ``key_rows`` rows with algorithms, byte for byte.
+
+    No GUN (root and signer keys) is null, as in every --json output. 20,000
+    keys make 160,000 values: one template per row, and each distinct role,
+    GUN, type or algorithm encoded once, instead of the general writer's walk.
+    """
+    import json
+
+    escape = json.encoder.encode_basestring
+    encoded = _Encoded({True: "true", False: "false", None: "null"})
+    string = encoded.__getitem__
+    body = ",\n".join(
+        [
+            _ROW_TEMPLATE
+            % (
+                string(algorithm),
+                string(encrypted),
+                string(gun) if gun else "null",
+                # Letters and digits need no escaping (a key ID is hex digits).
+                f'"{keyid}"' if keyid.isalnum() else escape(keyid),
+                string(legacy),
+                escape(location),
+                string(pem_type),
+                string(role),
+            )
+            for role, gun, keyid, location, encrypted, pem_type, legacy, algorithm in rows
+        ]
+    )
+    text = '{\n  "keys": [\n' + body + "\n  ]\n}" if rows else '{\n  "keys": []\n}'
+    # As print_json does: Go's encoder escapes these.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+
+
+#: One ``key list --json`` row: its fields in the order ``print_json`` sorts
+#: them (algorithm, encrypted, gun, keyid, legacy_layout, location, pem_type, role).
+_ROW_TEMPLATE = (
+    '    {\n      "algorithm": %s,\n      "encrypted": %s,\n      "gun": %s,\n'
+    '      "keyid": %s,\n      "legacy_layout": %s,\n      "location": %s,\n'
+    '      "pem_type": %s,\n      "role": %s\n    }'
+)
+
+
+def key_rows_table(rows: list[tuple[Any, ...]]) -> str:
+    """``key list`` without --json: notary's table (``print_table``), or :data:`NO_KEYS`."""
+    if not rows:
+        return NO_KEYS
+    header = ["ROLE", "GUN", "KEY ID", "LOCATION"]
+    table = [header, ["-" * len(h) for h in header], *[list(r[:4]) for r in rows]]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    return "".join(
+        "    ".join(
+            [*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[3]]
+        ).rstrip()
+        + "\n"
+        for row in table
+    )
+
+
+def _run_key_list(trust_dir: str, gun: str | None, json_: bool) -> str | None:
+    """The output of ``key list``, or None when the command line must take typer's path.
+
+    None where :func:`offtrust.cli._common.context` would refuse the trust
+    directory, and on any error (typer's path reports it, in its words).
+    """
+    from pathlib import Path
+
+    path = Path(trust_dir)
+    if not os.path.lexists(path) or (
+        (path / "trust").is_dir()
+        and not (path / "private").exists()
+        and not (path / "tuf").exists()
+    ):
+        return None  # context() refuses it: its message is typer's path's
+    try:
+        from offtrust.ops.context import Context
+        from offtrust.ops.keys import key_rows
+
+        rows = key_rows(Context.at(path), gun, with_algorithm=json_)
+        return key_rows_json(rows) if json_ else key_rows_table(rows)
+    except Exception:  # noqa: BLE001 - reported, in typer's words, by the full path
+        return None
+
+
+def quick(argv: list[str]) -> bool:
+    """Run a plain ``key list`` command line here; False when it is not one, or failed."""
+    if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
+        return False  # shell completion: click's business
+    form = key_list_argv(argv)
+    if form is None:
+        return False
+    text = _run_key_list(*form)
+    if text is None:
+        return False
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return True
+
+
+def main() -> None:
+    """``python -m offtrust``: :func:`quick`, else the full command line."""
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    try:
+        if quick(sys.argv[1:]):
+            sys.exit(0)
+    except BrokenPipeError:
+        # Output piped into `head` and the like, as offtrust.cli.main handles it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.stderr.write("offtrust: interrupted\n")
+        sys.exit(130)
+    from offtrust.cli import main as full
+
+    full()
