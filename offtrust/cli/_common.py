@@ -404,8 +404,14 @@ def per_gun(
         else:
             info(f"{outcome.gun}: skipped: {outcome.error.message}")
 
+    # One durability barrier for many GUNs' edits: each GUN's line is printed
+    # once its edit is switched in (a few GUNs later; see run_batch).
     batch = run_batch(
-        progress(guns, label), action, skip_nothing_to_do=skip_absent, on_outcome=report
+        progress(guns, label),
+        action,
+        skip_nothing_to_do=skip_absent,
+        on_outcome=report,
+        one_barrier=len(guns) > 1,
     )
     if len(guns) > 1:
         info(done_line(batch))

@@ -144,6 +144,7 @@ def run_batch(
     gun_of: Callable[[ItemT], str] | None = None,
     skip_nothing_to_do: bool = False,
     on_outcome: Callable[[Outcome[ItemT, ValueT]], None] | None = None,
+    one_barrier: bool = False,
 ) -> BatchResult[ItemT, ValueT]:
     """Call *action* on each item; keep each item's result or error; never stop early.
 
@@ -157,6 +158,10 @@ def run_batch(
             as a skip rather than a failure (``--all``).
         on_outcome: Called with each outcome as soon as it is known, so that
             the CLI can report progress GUN by GUN.
+        one_barrier: Edits of the staged layer share durability barriers
+            instead of syncing each file and directory (see
+            :func:`_run_one_barrier`): an edit's outcome is reported once it
+            is switched in, a few GUNs later.
 
     Returns:
         Every outcome, in item order; :attr:`BatchResult.exit_code` decides
@@ -166,19 +171,104 @@ def run_batch(
         Exception: anything that is not an :class:`OfftrustError` (a bug) or an
             interrupt, at once.
     """
+    if one_barrier:
+        return _run_one_barrier(items, action, gun_of, skip_nothing_to_do, on_outcome)
     outcomes: list[Outcome[ItemT, ValueT]] = []
     for item in items:
         gun = gun_of(item) if gun_of is not None else _gun_of(item)
-        outcome: Outcome[ItemT, ValueT]
-        try:
-            value = action(item)
-        except NothingToDoError as e:
-            outcome = Outcome(item, gun, SKIPPED if skip_nothing_to_do else FAILED, error=e)
-        except OfftrustError as e:
-            outcome = Outcome(item, gun, FAILED, error=e)
-        else:
-            outcome = Outcome(item, gun, OK, value=value)
+        outcome = _attempt(item, gun, action, skip_nothing_to_do)
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+    return BatchResult(outcomes)
+
+
+def _attempt(
+    item: ItemT, gun: str, action: Callable[[ItemT], ValueT], skip_nothing_to_do: bool
+) -> Outcome[ItemT, ValueT]:
+    try:
+        value = action(item)
+    except NothingToDoError as e:
+        return Outcome(item, gun, SKIPPED if skip_nothing_to_do else FAILED, error=e)
+    except OfftrustError as e:
+        return Outcome(item, gun, FAILED, error=e)
+    return Outcome(item, gun, OK, value=value)
+
+
+#: Most GUN edits switched in at one barrier: each one's line waits for it,
+#: and each holds a directory open meanwhile.
+FLUSH_EVERY = 50
+
+
+def _run_one_barrier(
+    items: Iterable[ItemT],
+    action: Callable[[ItemT], ValueT],
+    gun_of: Callable[[ItemT], str] | None,
+    skip_nothing_to_do: bool,
+    on_outcome: Callable[[Outcome[ItemT, ValueT]], None] | None,
+) -> BatchResult[ItemT, ValueT]:
+    """:func:`run_batch` under one :class:`~offtrust.store.repo.Barrier` (``one_barrier``).
+
+    Each item's edit is written aside and its switch queued; the queue is
+    flushed every :data:`FLUSH_EVERY` edits, before a GUN already queued is
+    edited again (its edit must read the first one's result), and at the end.
+    Outcomes are reported in item order, an edit only once it is switched in;
+    one that cannot be is a failure (its GUN stays as it was). A failed action
+    leaves nothing queued. An interrupt or a bug switches in and reports the
+    edits already complete, as the GUN-by-GUN loop would have, then propagates.
+    """
+    from offtrust.store.repo import Barrier
+
+    outcomes: list[Outcome[ItemT, ValueT]] = []
+    held: list[int] = []  # outcomes known but not reported yet, waiting for the flush
+    queued: set[str] = set()  # GUNs (case-folded) with an edit waiting for the flush
+
+    with Barrier() as barrier:
+
+        settling = False
+
+        def settle() -> None:
+            nonlocal settling
+            settling = True
+            failed = barrier.flush()
+            for index in held:
+                outcome = outcomes[index]
+                error = failed.get(index)
+                if error is not None and outcome.status == OK:
+                    outcome = Outcome(outcome.item, outcome.gun, FAILED, error=error)
+                    outcomes[index] = outcome
+                if on_outcome is not None:
+                    on_outcome(outcome)
+            held.clear()
+            queued.clear()
+            settling = False
+
+        try:
+            for item in items:
+                gun = gun_of(item) if gun_of is not None else _gun_of(item)
+                if gun.casefold() in queued:
+                    settle()
+                index = barrier.tag = len(outcomes)
+                before = barrier.pending
+                try:
+                    outcome = _attempt(item, gun, action, skip_nothing_to_do)
+                finally:
+                    barrier.tag = None
+                if outcome.status != OK:
+                    barrier.drop(index)
+                outcomes.append(outcome)
+                held.append(index)
+                if barrier.pending > before:
+                    queued.add(gun.casefold())
+                if not barrier.pending or barrier.pending >= FLUSH_EVERY:
+                    settle()
+            settle()
+        except BaseException:
+            # The interrupted item's edit (if it got queued) is dropped; the
+            # complete ones before it are switched in and reported (unless the
+            # trouble came from that: leaving the barrier drops what is left).
+            barrier.drop(len(outcomes))
+            if not settling:
+                settle()
+            raise
     return BatchResult(outcomes)

@@ -37,6 +37,9 @@ from offtrust.model.roles import is_delegation
 from offtrust.store import _fs
 from offtrust.store.layout import SERVER, STAGED, TUF, TrustDir, check_role_path, gun_parts
 
+#: One durability barrier for the edits of many GUNs (see :class:`offtrust.store._fs.Barrier`).
+Barrier = _fs.Barrier
+
 _FIXED = (ROOT, TARGETS, SNAPSHOT, TIMESTAMP)
 #: The staged state, inside the staged generation (``staged/<gun>/metadata/``).
 STATE_FILE = "state.json"
@@ -508,14 +511,12 @@ class RepoStore:
                                     generation.put(rel, data)
                     for rel, data in sorted(files.items()):
                         generation.put(rel, data)
-                    generation.commit()
-                if base == STAGED:
-                    # The state file of offtrust before 0.2: the generation has its own now.
-                    with contextlib.suppress(StoreError):
-                        parent.remove_file(STATE_FILE)
-                    # What ``stage`` packed is no longer the staged state.
-                    with contextlib.suppress(StoreError):
-                        parent.remove_file(BUNDLED_FILE)
+                    # Under an _fs.Barrier (a batch) the switch, and what follows
+                    # it, happen at the barrier's flush.
+                    generation.commit(
+                        _after_staged if base == STAGED else None,
+                        (lambda: self._prune(gun)) if base == STAGED else None,
+                    )
         except BaseException:
             if base == STAGED:
                 self._prune(gun)
@@ -762,6 +763,16 @@ class RepoStore:
         """
         files = {check_role_path(role) + ".json": data for role, data in documents.items()}
         self._commit(TUF, gun, files, keep=lambda rel: True)
+
+
+def _after_staged(parent: _fs.Dir) -> None:
+    """Once a new staged generation is in: drop what described the previous one."""
+    # The state file of offtrust before 0.2: the generation has its own now.
+    with contextlib.suppress(StoreError):
+        parent.remove_file(STATE_FILE)
+    # What ``stage`` packed is no longer the staged state.
+    with contextlib.suppress(StoreError):
+        parent.remove_file(BUNDLED_FILE)
 
 
 def _state_bytes(info: StagedInfo) -> bytes:
