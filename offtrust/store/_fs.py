@@ -542,8 +542,12 @@ class Dir:
                 os.unlink(name, dir_fd=self.fd)
             raise StoreError(f"cannot write {self.where(name)}: {e.strerror or e}") from e
 
-    def write(self, name: str, data: bytes, mode: int = FILE_MODE) -> None:
+    def write(self, name: str, data: bytes, mode: int = FILE_MODE, *, sync: bool = True) -> None:
         """Replace (or create) the regular file *name* with *data* in one rename.
+
+        Without *sync* nothing is forced to disk: after a crash the file may be
+        the old one, or missing (for advisory records only, never a key or
+        metadata).
 
         Raises:
             UnreadableInputError: *name* is a link, a directory or a special file.
@@ -553,14 +557,15 @@ class Dir:
         if refused is not None:
             raise refused
         tmp = _fresh(TEMP_PREFIX)
-        self.create(tmp, data, mode)
+        self.create(tmp, data, mode, sync=sync)
         try:
             os.rename(tmp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=self.fd)
             raise StoreError(f"cannot write {self.where(name)}: {e.strerror or e}") from e
-        self.sync()
+        if sync:
+            self.sync()
 
     def remove_file(self, name: str) -> bool:
         """Remove the regular file *name*; False when it was missing.

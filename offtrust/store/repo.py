@@ -734,7 +734,11 @@ class RepoStore:
                 if kind == _fs.FILE and name.startswith(_fs.TEMP_PREFIX):
                     with contextlib.suppress(StoreError):
                         parent.remove_file(name)
-            parent.write(BUNDLED_FILE, (json.dumps(doc, sort_keys=True) + "\n").encode())
+            # Advisory (doctor's "not yet published"): lost in a crash, doctor
+            # merely says "staged, not bundled" again; so no fsync per GUN.
+            parent.write(
+                BUNDLED_FILE, (json.dumps(doc, sort_keys=True) + "\n").encode(), sync=False
+            )
 
     def bundled(self, gun: str) -> str | None:
         """The sha256 of the bundle the current staged state of *gun* went into, or None.
