@@ -33,6 +33,9 @@ STAGED = TRUST / "offtrust" / "staged"
 @pytest.fixture(scope="module", autouse=True)
 def _schemas_loaded() -> None:
     """Load (and cache) every schema from the real filesystem before any fake one starts."""
+    from offtrust.schema import preload
+
+    preload()  # jsonschema too: valid documents no longer import it, refusals do
     real = EXAMPLE_TRUST / "tuf" / "example.com" / "app" / "metadata"
     for role in ("root", "targets", "snapshot", "timestamp", "targets/releases"):
         read_metadata_file(real / f"{role}.json", role, role)
