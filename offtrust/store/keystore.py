@@ -296,15 +296,15 @@ class KeyStore:
         return self.trust.relative(self.trust.private) + "/"
 
     def _key_files(
-        self, pattern: re.Pattern[str] | None = None, *, flat: bool = True, read: bool = False
+        self, keyid: str | None = None, *, flat: bool = True, read: bool = False
     ) -> list[tuple[Path, str, bool, bytes | None]]:
         """(path, key ID, legacy, bytes) of every regular file named like a key, in all layouts.
 
         The flat files come first, then the legacy ones in the order notary
         migrates them (``root_keys/``, then ``tuf_keys/``, each walked in
         name order, depth first). Links, FIFOs and devices are skipped: never
-        followed, never opened. With *pattern*, only legacy files whose name
-        it matches; without *flat*, no files of the flat layout. With *read*,
+        followed, never opened. With *keyid*, only the legacy files of that
+        key; without *flat*, no files of the flat layout. With *read*,
         each file's bytes (None for one that cannot be read or is over the limit).
         """
         out: list[tuple[Path, str, bool, bytes | None]] = []
@@ -335,7 +335,7 @@ class KeyStore:
                         with found:
                             for rel, directory, leaf in found.files(strict=False):
                                 m = _LEGACY.match(leaf)
-                                if m and (pattern is None or pattern.match(leaf)):
+                                if m and (keyid is None or m.group(1) == keyid):
                                     take(directory, leaf, private / sub / rel, m.group(1), True)
         except StoreError:
             return out
@@ -516,8 +516,7 @@ class KeyStore:
                     out.append((self.trust.private / flat, False))
         except StoreError:
             pass
-        pattern = re.compile(re.escape(keyid) + r"(?:_[^_]*)?\.key$")
-        out += [(p, True) for p, _, _, _ in self._key_files(pattern, flat=False)]
+        out += [(p, True) for p, _, _, _ in self._key_files(keyid, flat=False)]
         return tuple(out)
 
     def has(self, keyid: str) -> bool:
