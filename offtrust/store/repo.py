@@ -524,20 +524,7 @@ class RepoStore:
 
     def _prune(self, gun: str) -> None:
         """Best effort: remove the now-empty directories of *gun* up to ``offtrust/staged``."""
-        parts = gun_parts(gun)
-        with contextlib.suppress(StoreError):
-            root = _fs.open_root(self.trust.root)
-            if root is None:
-                return
-            with root:
-                for depth in range(len(parts), 0, -1):
-                    parent = root.walk((*STAGED, *parts[: depth - 1]))
-                    if parent is None:
-                        continue
-                    name = parts[depth - 1]
-                    with parent:
-                        if parent.lstat(name) is not None and not parent.remove_if_empty(name):
-                            return
+        self._prune_under(STAGED, gun)
 
     def reset(self, gun: str) -> bool:
         """Drop every staged edit of *gun* (never those of GUNs nested in it).
@@ -686,8 +673,10 @@ class RepoStore:
                     parent = root.walk((*base, *parts[: depth - 1]))
                     if parent is None:
                         continue
+                    name = parts[depth - 1]
                     with parent:
-                        if not parent.remove_if_empty(parts[depth - 1]):
+                        # A level already gone is passed; a level still holding something ends it.
+                        if parent.lstat(name) is not None and not parent.remove_if_empty(name):
                             return
 
     # -- what ``stage`` packed (for ``doctor``) ---------------------------

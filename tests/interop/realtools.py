@@ -671,6 +671,37 @@ class NotaryServer:
         finally:
             conn.close()
 
+    def upload(self, gun: str, files: Mapping[str, bytes]) -> tuple[int, bytes]:
+        """POST ``files`` (role -> exact bytes) as one update, as notary's client does.
+
+        Returns (status, body): what notary-server itself says of those bytes.
+        """
+        import secrets
+
+        boundary = secrets.token_hex(30)
+        body = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{role}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+            for role, data in sorted(files.items())
+        )
+        body += f"--{boundary}--\r\n".encode()
+        conn = http.client.HTTPSConnection(
+            self.host, self.port, context=self.ssl_context(), timeout=30
+        )
+        try:
+            conn.request(
+                "POST",
+                f"/v2/{gun}/_trust/tuf/",
+                body=body,
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
     def metadata(self, gun: str, role: str) -> bytes:
         """The bytes the server serves for ``<gun>/_trust/tuf/<role>.json``.
 

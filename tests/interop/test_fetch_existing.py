@@ -20,9 +20,7 @@ back with the real ``notary`` / ``docker`` on the ORIGINAL directory:
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
-import secrets
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -157,31 +155,8 @@ def docker_inspect(server: NotaryServer, config_dir: Path, gun: str) -> list[dic
 
 def post_metadata(server: NotaryServer, gun: str, files: Mapping[str, bytes]) -> None:
     """Upload ``files`` (role -> exact bytes) as one update, the way notary's client does."""
-    boundary = secrets.token_hex(30)
-    parts = []
-    for role in sorted(files):
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{role}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode()
-            + files[role]
-            + b"\r\n"
-        )
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    conn = http.client.HTTPSConnection(
-        server.host, server.port, context=server.ssl_context(), timeout=30
-    )
-    try:
-        conn.request(
-            "POST",
-            f"/v2/{gun}/_trust/tuf/",
-            body=body,
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
-        resp = conn.getresponse()
-        reply = resp.read()
-    finally:
-        conn.close()
-    assert resp.status == 200, f"POST {gun}: {resp.status} {reply[:300]!r}"
+    status, reply = server.upload(gun, files)
+    assert status == 200, f"POST {gun}: {status} {reply[:300]!r}"
 
 
 # --------------------------------------------------------------------------- #

@@ -23,9 +23,7 @@ import base64
 import dataclasses
 import datetime as dt
 import hashlib
-import http.client
 import json
-import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
@@ -95,29 +93,7 @@ def served(server: NotaryServer, gun: str) -> dict[str, bytes | None]:
 
 def upload(server: NotaryServer, gun: str, files: Mapping[str, bytes]) -> tuple[int, bytes]:
     """POST ``files`` (role -> exact bytes) as one update, as notary's client does (formats 8.1)."""
-    boundary = secrets.token_hex(30)
-    body = b"".join(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{role}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode()
-        + data
-        + b"\r\n"
-        for role, data in sorted(files.items())
-    )
-    body += f"--{boundary}--\r\n".encode()
-    conn = http.client.HTTPSConnection(
-        server.host, server.port, context=server.ssl_context(), timeout=30
-    )
-    try:
-        conn.request(
-            "POST",
-            f"/v2/{gun}/_trust/tuf/",
-            body=body,
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+    return server.upload(gun, files)
 
 
 def refusal(server: NotaryServer, gun: str, files: Mapping[str, bytes]) -> str:

@@ -16,11 +16,9 @@ the new root and lists the tags.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import io
 import json
 import re
-import secrets
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -69,37 +67,6 @@ def bundled_root_bytes(bundle_bytes: bytes, gun: str) -> bytes:
         member = tar.extractfile(f"{gun}/root.json")
         assert member is not None
         return member.read()
-
-
-def post_metadata(server: NotaryServer, gun: str, parts: dict[str, bytes]) -> tuple[int, bytes]:
-    """Upload *parts* to notary-server as notary does (multipart, field ``files``)."""
-    boundary = "offtrust-" + secrets.token_hex(8)
-    body = b""
-    for name, data in parts.items():
-        body += (
-            (
-                f"--{boundary}\r\n"
-                f'Content-Disposition: form-data; name="files"; filename="{name}"\r\n'
-                "Content-Type: application/octet-stream\r\n\r\n"
-            ).encode()
-            + data
-            + b"\r\n"
-        )
-    body += f"--{boundary}--\r\n".encode()
-    conn = http.client.HTTPSConnection(
-        server.host, server.port, context=server.ssl_context(), timeout=10
-    )
-    try:
-        conn.request(
-            "POST",
-            f"/v2/{gun}/_trust/tuf/",
-            body=body,
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
 
 
 def served_root(server: NotaryServer, gun: str) -> dict[str, Any]:
@@ -170,7 +137,7 @@ def test_root_threshold_two_signed_in_two_trust_directories(
     assert "root: pending signatures" in not_published.stderr
     assert served_root(server, gun)["version"] == v1["version"]
     # ... and by notary-server itself.
-    status, body = post_metadata(server, gun, {"root": bundled_root(bundle, gun)})
+    status, body = server.upload(gun, {"root": bundled_root(bundle, gun)})
     assert 400 <= status < 500, (status, body)
     assert served_root(server, gun)["version"] == v1["version"]
 
