@@ -12,13 +12,22 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from realtools import DOCKER_PASSPHRASES, NotaryServer, Passphrases, tool_env
+from realtools import (
+    DOCKER_PASSPHRASES,
+    NotaryServer,
+    Passphrases,
+    TrustRepo,
+    copy_trust_dir,
+    run_notary,
+    tool_env,
+)
 
 #: Seconds one offtrust call may take.
 OFFTRUST_TIMEOUT = 120.0
@@ -84,6 +93,26 @@ def run_offtrust(
     if check and proc.returncode != 0:
         raise AssertionError(f"offtrust {list(args)} exited with {proc.returncode}\n{out}")
     return proc
+
+
+def server_args(server: NotaryServer) -> list[str]:
+    """The flags that point ``fetch`` and ``publish`` at the test notary-server."""
+    return ["--server", server.url, "--tls-ca", str(server.ca_file)]
+
+
+def served_root(server: NotaryServer, gun: str) -> dict[str, Any]:
+    """The ``signed`` part of the root the server serves for *gun*."""
+    signed = json.loads(server.metadata(gun, "root"))["signed"]
+    assert isinstance(signed, dict)
+    return signed
+
+
+def pinned_notary_list(repo: TrustRepo, where: Path) -> dict[str, dict[str, Any]]:
+    """``notary list`` from a copy of the repo's ORIGINAL trust directory (old root pinned)."""
+    trust = copy_trust_dir(repo.trust_dir, where)
+    proc = run_notary(trust, "list", repo.gun, server=repo.server, passphrases=repo.passphrases)
+    assert "using cached" not in proc.stderr, proc.stderr
+    return notary_targets(proc.stdout)
 
 
 _bundle_counter = itertools.count(1)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from offtrust_helpers import ROLES, SMALL_REPO, run_offtrust
+from offtrust_helpers import ROLES, SMALL_REPO, run_offtrust, server_args
 from realtools import (
     NotaryServer,
     TrustRepo,
@@ -75,10 +75,6 @@ def refused(
     assert errors, describe(proc)
     for word in words:
         assert word in errors, f"{word!r} not in the error\n{describe(proc)}"
-
-
-def server_args(server: NotaryServer) -> list[str]:
-    return ["--server", server.url, "--tls-ca", str(server.ca_file)]
 
 
 def served(server: NotaryServer, gun: str) -> dict[str, bytes | None]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
-from offtrust_helpers import ROLES, SMALL_REPO
+from offtrust_helpers import ROLES, SMALL_REPO, server_args
 from realtools import (
     DOCKER_PASSPHRASES,
     NotaryServer,
@@ -80,10 +80,6 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     errors = [line for line in proc.stderr.splitlines() if line.startswith("offtrust: error:")]
     assert len(errors) == 1, describe(proc)
     return errors[0]
-
-
-def server_args(server: NotaryServer) -> list[str]:
-    return ["--server", server.url, "--tls-ca", str(server.ca_file)]
 
 
 def served(server: NotaryServer, gun: str, roles: Iterable[str] = ROLES) -> dict[str, bytes | None]:

@@ -14,14 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from offtrust_helpers import SMALL_REPO, run_offtrust
+from offtrust_helpers import SMALL_REPO, run_offtrust, server_args
 from realtools import NotaryServer, TrustRepo, copy_trust_dir
 
 pytestmark = pytest.mark.interop
-
-
-def server_args(server: NotaryServer) -> list[str]:
-    return ["--server", server.url, "--tls-ca", str(server.ca_file)]
 
 
 def status_of(server: NotaryServer, gun: str, role: str) -> int:

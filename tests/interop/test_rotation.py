@@ -24,28 +24,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from offtrust_helpers import SMALL_REPO, notary_targets, run_offtrust, stage_and_publish
+from offtrust_helpers import (
+    SMALL_REPO,
+    pinned_notary_list,
+    run_offtrust,
+    served_root,
+    server_args,
+    stage_and_publish,
+)
 from realtools import (
-    NotaryServer,
     Passphrases,
     TrustRepo,
     canonical_id_of_tuf_key,
     copy_trust_dir,
     run_docker,
-    run_notary,
 )
 
 pytestmark = pytest.mark.interop
-
-
-def server_args(server: NotaryServer) -> list[str]:
-    return ["--server", server.url, "--tls-ca", str(server.ca_file)]
-
-
-def served_root(server: NotaryServer, gun: str) -> dict[str, Any]:
-    signed = json.loads(server.metadata(gun, "root"))["signed"]
-    assert isinstance(signed, dict)
-    return signed
 
 
 def pinned_docker_inspect(repo: TrustRepo, where: Path) -> dict[str, Any]:
@@ -57,14 +52,6 @@ def pinned_docker_inspect(repo: TrustRepo, where: Path) -> dict[str, Any]:
     (doc,) = json.loads(proc.stdout)
     assert isinstance(doc, dict)
     return doc
-
-
-def pinned_notary_list(repo: TrustRepo, where: Path) -> dict[str, dict[str, Any]]:
-    """``notary list`` from a copy of the repo's ORIGINAL trust directory (old root)."""
-    trust = copy_trust_dir(repo.trust_dir, where)
-    proc = run_notary(trust, "list", repo.gun, server=repo.server, passphrases=repo.passphrases)
-    assert "using cached" not in proc.stderr, proc.stderr
-    return notary_targets(proc.stdout)
 
 
 def admin_keys(doc: dict[str, Any]) -> dict[str, list[str]]:

@@ -22,10 +22,15 @@ import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from offtrust_helpers import SMALL_REPO, notary_targets, run_offtrust
+from offtrust_helpers import (
+    SMALL_REPO,
+    pinned_notary_list,
+    run_offtrust,
+    served_root,
+    server_args,
+)
 from realtools import (
     NotaryServer,
     TrustRepo,
@@ -35,10 +40,6 @@ from realtools import (
 )
 
 pytestmark = pytest.mark.interop
-
-
-def server_args(server: NotaryServer) -> list[str]:
-    return ["--server", server.url, "--tls-ca", str(server.ca_file)]
 
 
 def notary_root_key(trust_dir: Path, server: NotaryServer) -> str:
@@ -67,20 +68,6 @@ def bundled_root_bytes(bundle_bytes: bytes, gun: str) -> bytes:
         member = tar.extractfile(f"{gun}/root.json")
         assert member is not None
         return member.read()
-
-
-def served_root(server: NotaryServer, gun: str) -> dict[str, Any]:
-    signed = json.loads(server.metadata(gun, "root"))["signed"]
-    assert isinstance(signed, dict)
-    return signed
-
-
-def pinned_notary_list(repo: TrustRepo, where: Path) -> dict[str, dict[str, Any]]:
-    """``notary list`` from a copy of the repo's ORIGINAL trust directory (old root pinned)."""
-    trust = copy_trust_dir(repo.trust_dir, where)
-    proc = run_notary(trust, "list", repo.gun, server=repo.server, passphrases=repo.passphrases)
-    assert "using cached" not in proc.stderr, proc.stderr
-    return notary_targets(proc.stdout)
 
 
 def test_root_threshold_two_signed_in_two_trust_directories(
