@@ -17,6 +17,7 @@ read the result:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 from offtrust_helpers import (
     SMALL_REPO,
+    notary_keys,
     pinned_notary_list,
     run_offtrust,
     served_root,
@@ -38,6 +40,8 @@ from realtools import (
     canonical_id_of_tuf_key,
     copy_trust_dir,
     run_docker,
+    run_notary,
+    tag_content,
 )
 
 pytestmark = pytest.mark.interop
@@ -164,6 +168,23 @@ def test_targets_rotation_is_accepted_by_the_real_clients(
     )
     stage_and_publish(offline, repo.server, tmp_path / "more", repo.gun)
     assert "v2" in pinned_notary_list(repo, tmp_path / "notary-more")
+    # The key offtrust made is one notary lists and signs with.
+    listed = run_notary(offline, "key", "list", server=repo.server, passphrases=repo.passphrases)
+    assert notary_keys(listed.stdout)[new_id] == "targets"
+    content = tag_content(repo.gun, "v3")
+    run_notary(
+        offline,
+        "addhash",
+        repo.gun,
+        "v3",
+        str(len(content)),
+        "--sha256",
+        hashlib.sha256(content).hexdigest(),
+        server=repo.server,
+        passphrases=repo.passphrases,
+    )
+    run_notary(offline, "publish", repo.gun, server=repo.server, passphrases=repo.passphrases)
+    assert "v3" in pinned_notary_list(repo, tmp_path / "notary-signed")
 
 
 # --------------------------------------------------------------------------- #
