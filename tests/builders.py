@@ -16,13 +16,16 @@ Typical use::
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from offtrust import crypto
@@ -311,3 +314,27 @@ def copy_example(dest: Path) -> Path:
     for p in [dest, *dest.rglob("*")]:
         p.chmod(0o700 if p.is_dir() else 0o600)
     return dest
+
+
+# -- hostile ground: a command that blocks must fail, not hang --------------------------
+
+
+class Hung(BaseException):
+    """A command blocked (not an OSError: nothing may swallow it)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float = 5.0) -> Iterator[None]:
+    """Fail instead of hanging: a blocking open of a FIFO is interrupted."""
+
+    def fire(signum: int, frame: FrameType | None) -> None:
+        raise Hung(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    # Repeating: code that swallows the first interruption is interrupted again.
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -12,15 +12,13 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 import pytest
-from builders import REPOSITORY_PASSPHRASE, ROOT_PASSPHRASE, copy_example, read_tree
+from builders import REPOSITORY_PASSPHRASE, ROOT_PASSPHRASE, copy_example, deadline, read_tree
 from typer.testing import CliRunner, Result
 
 from offtrust.cli import app
@@ -64,27 +62,6 @@ def error_line(result: Result) -> str:
     errors = [line for line in result.stderr.splitlines() if line.startswith("offtrust: error:")]
     assert len(errors) == 1, result.stderr
     return errors[0]
-
-
-class Hung(BaseException):
-    """A command blocked (not an OSError: nothing may swallow it)."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: float = 10.0) -> Iterator[None]:
-    """Fail instead of hanging (a blocking open of a FIFO is interrupted)."""
-
-    def fire(signum: int, frame: FrameType | None) -> None:
-        raise Hung(f"still blocked after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, fire)
-    # Repeating: code that swallows the first interruption is interrupted again.
-    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def staged_tags(trust: Path) -> set[str]:
@@ -356,7 +333,7 @@ def test_verify_refuses_a_fifo_role_file_without_hanging(trust: Path) -> None:
     path = trust / "tuf" / APP / "metadata" / "snapshot.json"
     path.unlink()
     os.mkfifo(path)
-    with deadline():
+    with deadline(10.0):
         result = run(trust, "verify", APP)
     assert result.exit_code == 2
     assert "snapshot.json: is a FIFO" in result.stdout + result.stderr

@@ -8,17 +8,14 @@ links, FIFOs, modes and the umask are what they are about.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import re
 import shutil
-import signal
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -28,6 +25,7 @@ from builders import (
     ROOT_PASSPHRASE,
     SCHEMAS,
     copy_example,
+    deadline,
     ed25519_key,
     read_tree,
 )
@@ -91,27 +89,6 @@ def leftovers(root: Path) -> list[str]:
         for p in root.rglob("*")
         if "+" in p.name or p.name.endswith(".tmp")
     )
-
-
-class Hung(BaseException):
-    """A command blocked (not an OSError: nothing may swallow it)."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: float = 5.0) -> Iterator[None]:
-    """Fail instead of hanging: a blocking open of a FIFO is interrupted."""
-
-    def fire(signum: int, frame: FrameType | None) -> None:
-        raise Hung(f"still blocked after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, fire)
-    # Repeating: code that swallows the first interruption is interrupted again.
-    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def staged_tags(ctx: Context, gun: str = APP) -> set[str]:
@@ -469,7 +446,6 @@ def test_a_stale_lock_file_of_a_killed_writer_is_taken_over(trust: Path) -> None
     (trust / "offtrust" / "lock").write_text("999999999\n")
     with context(trust).locked():
         assert (trust / "offtrust" / "lock").read_text() == f"{os.getpid()}\n"
-
 
 
 def test_a_command_refused_before_the_holder_wrote_its_pid_still_names_it(trust: Path) -> None:
