@@ -30,6 +30,15 @@ from typing import Any
 NO_KEYS = "No signing keys found.\n"
 
 
+def go_escape(text: str) -> str:
+    """*text* with ``<``, ``>`` and ``&`` escaped as Go's JSON encoder writes them.
+
+    Every JSON document offtrust prints goes through it, so the output stays
+    byte-comparable with Docker's and notary's.
+    """
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def key_list_argv(argv: list[str]) -> tuple[str, str | None, bool] | None:
     """(trust directory, GUN or None, --json) of a plain ``key list`` command line, else None."""
 
@@ -103,8 +112,7 @@ def key_rows_json(rows: list[tuple[Any, ...]]) -> str:
         ]
     )
     text = '{\n  "keys": [\n' + body + "\n  ]\n}" if rows else '{\n  "keys": []\n}'
-    # As print_json does: Go's encoder escapes these.
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+    return go_escape(text) + "\n"
 
 
 #: One ``key list --json`` row: its fields in the order ``print_json`` sorts

@@ -170,10 +170,9 @@ def dumps_indented(value: Any, indent: int = 4, sort_keys: bool = False) -> str:
 
 
 def print_json(data: Any, *, indent: int = 2, sort_keys: bool = True) -> None:
-    text = dumps_indented(data, indent=indent, sort_keys=sort_keys)
-    # Go's encoder escapes these; keep the output byte-comparable with Docker's.
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    sys.stdout.write(text + "\n")
+    from offtrust._entry import go_escape
+
+    sys.stdout.write(go_escape(dumps_indented(data, indent=indent, sort_keys=sort_keys)) + "\n")
 
 
 #: A command in a hint, except one another key holder runs in their own

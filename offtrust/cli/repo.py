@@ -95,9 +95,11 @@ def inspect(
         sys.stdout.write("\n\n".join(format_pretty(d) for d in docs))
     elif docs or not batch.failed:
         # print_json(docs, indent=4, sort_keys=False), written piece by piece.
+        from offtrust._entry import go_escape
+
         write = sys.stdout.write
         for chunk in json_chunks(docs):
-            write(chunk.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+            write(go_escape(chunk))
         write("\n")
     error = batch.error()
     if error is not None:
@@ -202,7 +204,6 @@ def delegation_list(ctx: typer.Context, gun: GunArgument, json_: JsonOption = Fa
 
 
 repo_app = typer.Typer(help="Whole repositories: delete one.", no_args_is_help=True)
-
 
 
 @repo_app.command("delete")
