@@ -108,7 +108,8 @@ def download_state(
     state.roles[ROOT] = root
     if trusted_root is not None:
         first, last = trusted_root.signed.version + 1, root.signed.version
-        if last - first > MAX_ROOT_CHAIN:
+        # The same cap as the trust rules' (at most MAX_ROOT_CHAIN steps), before any download.
+        if last - trusted_root.signed.version > MAX_ROOT_CHAIN:
             raise VerificationError(
                 f"{gun}: the server's root v{last} is more than {MAX_ROOT_CHAIN} versions "
                 f"past the trusted v{first - 1}"
