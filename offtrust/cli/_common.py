@@ -280,14 +280,14 @@ def read_public_keys(files: list[Path]) -> list[Any]:
         InvalidKeyError: a file holds no usable public key.
     """
     from offtrust import crypto
-    from offtrust.errors import InvalidKeyError, UnreadableInputError
+    from offtrust.errors import InvalidKeyError
+    from offtrust.ops.keys import MAX_KEY_FILE_SIZE
+    from offtrust.store.output import read_user_file
 
     keys = []
     for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise UnreadableInputError(f"{path}: cannot read: {e.strerror or e}") from e
+        # Bounded and never blocking: a FIFO or /dev/zero named as a key is refused.
+        data = read_user_file(path, limit=MAX_KEY_FILE_SIZE, what="public key file")
         try:
             keys.append(crypto.load_public_key_pem(data))
         except InvalidKeyError as e:

@@ -190,7 +190,7 @@ def generate_key(
     }
 
 
-#: Largest private key file ``key load`` reads (an RSA 8192 PEM is under 7 KiB).
+#: Largest key or certificate file read (an RSA 8192 PEM is under 7 KiB).
 MAX_KEY_FILE_SIZE = 1024 * 1024
 
 _BASE_ROLES = ("root", "targets", "snapshot", "timestamp")

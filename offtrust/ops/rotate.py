@@ -42,6 +42,7 @@ from offtrust.model.metadata import ROOT, SNAPSHOT, TARGETS, TIMESTAMP, RoleKeys
 from offtrust.model.verify import CERTIFICATE_START_LEEWAY
 from offtrust.ops.context import Context
 from offtrust.ops.edit import CommitResult, Editor, expiry_after
+from offtrust.ops.keys import MAX_KEY_FILE_SIZE
 from offtrust.store.keystore import PassphraseSource
 from offtrust.store.repo import read_server_keys
 
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 
 #: Roles ``key rotate`` rotates (the timestamp key is always the server's).
 ROTATABLE = (ROOT, TARGETS, SNAPSHOT)
-#: Largest key or certificate file read (an RSA 8192 PEM is under 7 KiB).
-MAX_KEY_FILE_SIZE = 1024 * 1024
 _KEYID = re.compile(r"^[0-9a-f]{64}$")
 
 
