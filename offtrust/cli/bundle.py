@@ -522,7 +522,8 @@ def fetch(
     """Refresh published metadata from a Notary server, verified against the trusted root.
 
     For a GUN the server does not know yet, records its timestamp and snapshot
-    keys so the offline side can initialise it.
+    keys so the offline side can initialise it. Each request must end within
+    60 s and each GUN within 300 s, or that GUN fails.
 
     Example: offtrust fetch example.com/app --server https://notary.example.com:4443
     """
@@ -557,6 +558,7 @@ def publish(
     """Upload a bundle's metadata to a Notary server, GUN by GUN, and verify the result.
 
     Refuses a GUN whose server state moved past the bundle's base; safe to run twice.
+    Each request must end within 60 s and each GUN within 300 s, or that GUN fails.
 
     Example: offtrust publish ceremony.bundle --server https://notary.example.com:4443
     """

@@ -8,9 +8,15 @@ in tests. Every method returns the server's bytes untouched: callers verify.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-__all__ = ["NotaryAPI"]
+__all__ = ["GUN_DEADLINE", "NotaryAPI"]
+
+#: Seconds fetching or publishing one GUN may take in all, every request of it
+#: included (each request also has its own deadline, 60 s): a server answering
+#: each request just in time cannot keep a command going for hours.
+GUN_DEADLINE = 300.0
 
 
 class NotaryAPI(Protocol):
@@ -18,6 +24,11 @@ class NotaryAPI(Protocol):
 
     #: The server's URL, ``scheme://HOST[:PORT]``; only used in messages.
     server: str
+
+    def deadline(self, seconds: float) -> AbstractContextManager[None]:
+        """Every request made in the block ends within *seconds* of its start, in all
+        (one GUN's fetch or publish: :data:`GUN_DEADLINE`)."""
+        ...
 
     def get_metadata(self, gun: str, role: str) -> bytes | None:
         """``<role>.json``: the current version of *role*, or None if the server has none."""

@@ -13,6 +13,7 @@ works with.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -248,6 +249,10 @@ class NotaryClient:
 
     def __repr__(self) -> str:
         return f"NotaryClient({self.server!r})"
+
+    def deadline(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        """Every request made in the block ends within *seconds* of its start, in all."""
+        return self._transport.overall(seconds)
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)

@@ -15,6 +15,10 @@ failures into :class:`offtrust.errors.NetworkError` with a one-line reason.
   seconds keep a command running for hours: when the deadline passes, a
   watchdog shuts the connection's socket down, which ends any read at once,
   and whatever was read is discarded.
+- A whole unit of work (fetching or publishing one GUN) can also be given an
+  overall deadline (:meth:`Transport.overall`, :data:`offtrust.online.api.GUN_DEADLINE`): a
+  server answering each request just within its own deadline cannot keep a
+  command going for (requests x 60 s) either.
 """
 
 from __future__ import annotations
@@ -411,6 +415,9 @@ class Transport:
     ) -> None:
         self.timeout_s = timeout
         self.deadline_s = deadline
+        #: The end (``time.monotonic()``) of the current :meth:`overall` block, and its length.
+        self._until: float | None = None
+        self._overall_s = 0.0
         self._timeout = Timeout(connect=timeout, read=timeout)
         self._retries = max(0, retries)
         self._backoff = max(0.0, backoff)
@@ -484,6 +491,8 @@ class Transport:
         is_get = method == "GET"
         attempts = 1 + self._retries if is_get else 1
         deadline = time.monotonic() + self.deadline_s
+        if self._until is not None and self._until < deadline:
+            deadline = self._until
         for attempt in range(attempts):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -537,11 +546,31 @@ class Transport:
             return Reply(resp.status, resp.reason or "", resp.headers, data)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @contextlib.contextmanager
+    def overall(self, seconds: float) -> Iterator[None]:
+        """Every request of the block must end within *seconds* of its start, in all.
+
+        Blocks do not nest: an inner one cannot extend an outer one's end.
+        """
+        outer = self._until, self._overall_s
+        until = time.monotonic() + seconds
+        if self._until is None or until < self._until:
+            self._until, self._overall_s = until, seconds
+        try:
+            yield
+        finally:
+            self._until, self._overall_s = outer
+
     def _raise_deadline(
         self, method: str, what: str, origin: str, exc: BaseException | None = None
     ) -> NoReturn:
         self._pool.clear()
         text = f"{origin} did not complete {what} within {self.deadline_s:g}s"
+        if self._until is not None and time.monotonic() >= self._until - 0.001:
+            text = (
+                f"{origin} did not complete {what} in time: the {self._overall_s:g}s "
+                "allowed for this repository ran out"
+            )
         if method != "GET":
             raise NetworkError(
                 f"{text}; the server may or may not have applied it",

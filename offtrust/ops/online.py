@@ -23,6 +23,7 @@ from offtrust.model.metadata import BASE_ROLES, ROOT, SNAPSHOT, TARGETS, TIMESTA
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import is_delegation
 from offtrust.model.verify import EXPIRY, MAX_ROOT_CHAIN, WARNING, verify_repository
+from offtrust.online.api import GUN_DEADLINE
 from offtrust.ops.context import Context
 from offtrust.ops.verify import check_publishable
 from offtrust.store.repo import parse_metadata, read_server_keys, write_server_keys
@@ -166,6 +167,11 @@ def fetch_gun(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
             does not verify.
         NetworkError: the server failed.
     """
+    with client.deadline(GUN_DEADLINE):
+        return _fetch_gun(ctx, gun, client)
+
+
+def _fetch_gun(ctx: Context, gun: str, client: NotaryAPI) -> GUNResult:
     repos = ctx.repos
     published = repos.load(gun, staged=False) if repos.has_published(gun) else None
     trusted = published.get(ROOT) if published else None
@@ -477,6 +483,13 @@ def publish_gun(ctx: Context, entry: BundleGUN, client: NotaryAPI, *, dry_run: b
             serves afterwards, fails.
         NetworkError: the server refused or failed.
     """
+    with client.deadline(GUN_DEADLINE):
+        return _publish_gun(ctx, entry, client, dry_run=dry_run)
+
+
+def _publish_gun(
+    ctx: Context, entry: BundleGUN, client: NotaryAPI, *, dry_run: bool
+) -> GUNResult:
     gun = entry.gun
     if entry.delete:
         return delete_gun(ctx, entry, client, dry_run=dry_run)

@@ -29,6 +29,7 @@ Documents are signed with ``builders.sign_metadata``, the helper every test uses
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -208,11 +209,17 @@ class FakeNotary:
         self.publish_calls: list[tuple[str, dict[str, bytes]]] = []
         self.delete_calls: list[str] = []
         self.requests: list[str] = []
+        self.deadlines: list[float] = []
         self._repos: dict[str, _Repo] = {}
         self._fail_next: list[BaseException] = []
 
     def __repr__(self) -> str:
         return f"FakeNotary({self.server!r})"
+
+    def deadline(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        """Answers are instant here: no deadline to enforce (:class:`NotaryAPI`)."""
+        self.deadlines.append(seconds)
+        return contextlib.nullcontext()
 
     # -- set-up and inspection --------------------------------------------- #
 

@@ -147,3 +147,47 @@ def test_the_default_deadline_is_documented() -> None:
     from offtrust.online import transport
 
     assert "60 s" in (transport.__doc__ or "")
+
+
+def test_a_server_answering_each_request_just_in_time_is_stopped_by_the_overall_deadline(
+    trickle: list[TrickleServer],
+) -> None:
+    """Each answer completes well within its own deadline (5 s), taking 0.25 s;
+    one GUN's work is stopped once its overall time is spent, not after
+    (requests x per-request deadline)."""
+    body = b'{"signed": {}, "signatures": []}'
+    head = HEADERS + b"Content-Length: %d\r\n\r\n" % len(body)
+    server = TrickleServer(head + body[:-5], body[-5:], interval=0.05)
+    trickle.append(server)
+    answered: list[bytes | None] = []
+
+    def many(c: NotaryClient) -> None:
+        with c.deadline(1.0):
+            for _ in range(40):
+                answered.append(c.get_metadata(GUN, "root"))
+
+    start = time.monotonic()
+    with client(server.url, deadline=5.0) as c:
+        assert c.get_metadata(GUN, "root") == body  # each request alone is fine
+        with pytest.raises(NetworkError) as caught:
+            many(c)
+        # After the block, requests have their own deadline only again.
+        assert c.get_metadata(GUN, "root") == body
+    assert "the 1s allowed for this repository ran out" in str(caught.value)
+    assert 2 <= len(answered) <= 5, answered
+    assert time.monotonic() - start < 4
+
+
+def test_an_inner_deadline_cannot_extend_an_outer_one(trickle: list[TrickleServer]) -> None:
+    server = TrickleServer(b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"a" * 10_000, interval=0.05)
+    trickle.append(server)
+    start = time.monotonic()
+    with (
+        client(server.url, deadline=30.0) as c,
+        pytest.raises(NetworkError, match="allowed for this repository ran out"),
+        c.deadline(0.5),
+        c.deadline(20.0),
+    ):
+        c.get_metadata(GUN, "root")
+    assert time.monotonic() - start < 3
+

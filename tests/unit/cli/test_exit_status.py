@@ -8,6 +8,7 @@ unreadable input (2) outranks a failed operation (1).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,6 +28,9 @@ class _UnreachableServer:
     """A client stub: every request fails as if the server were down."""
 
     server = SERVER
+
+    def deadline(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def __getattr__(self, name: str) -> Callable[..., NoReturn]:
         def request(*args: Any, **kwargs: Any) -> NoReturn:

@@ -9,9 +9,10 @@ an upload.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -437,3 +438,63 @@ def test_publish_refuses_a_server_that_then_serves_another_root(
 
     with pytest.raises((VerificationError, ConflictError), match=ROOT):
         publish_gun(ctx, entry, fake, dry_run=False)
+
+
+
+class DeadlineWatchingNotary(FakeNotary):
+    """A fake that notes, for each request, the overall deadline it runs under."""
+
+    def __init__(self) -> None:
+        super().__init__(now=EXAMPLE_NOW)
+        self.open_deadlines: list[float] = []
+        self.under: list[float | None] = []
+
+    @contextlib.contextmanager
+    def _block(self, seconds: float) -> Iterator[None]:
+        self.open_deadlines.append(seconds)
+        try:
+            yield
+        finally:
+            self.open_deadlines.pop()
+
+    def deadline(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        return self._block(seconds)
+
+    def _note(self) -> None:
+        self.under.append(self.open_deadlines[-1] if self.open_deadlines else None)
+
+    def get_metadata(self, gun: str, role: str) -> bytes | None:
+        self._note()
+        return super().get_metadata(gun, role)
+
+    def get_metadata_by_hash(self, gun: str, role: str, sha256_hex: str) -> bytes | None:
+        self._note()
+        return super().get_metadata_by_hash(gun, role, sha256_hex)
+
+    def get_metadata_version(self, gun: str, role: str, version: int) -> bytes | None:
+        self._note()
+        return super().get_metadata_version(gun, role, version)
+
+    def get_server_key(self, gun: str, role: str) -> dict[str, Any]:
+        self._note()
+        return super().get_server_key(gun, role)
+
+    def publish(self, gun: str, files: Mapping[str, bytes]) -> None:
+        self._note()
+        super().publish(gun, files)
+
+def test_every_request_of_fetch_and_publish_runs_under_the_overall_deadline(
+    tmp_path: Path, passphrases: Passphrases
+) -> None:
+    """A server answering each request just in time cannot keep one GUN going
+    for (requests x 60 s): each GUN's fetch and publish is one deadline block."""
+    from offtrust.online.api import GUN_DEADLINE
+
+    watcher = DeadlineWatchingNotary()
+    ctx = Context(TrustDir(copy_example(tmp_path / "trust")), clock=lambda: watcher.now)
+    publish_new_gun(ctx, watcher, passphrases)
+    target_add(ctx, NEW, "v1", DIGEST, 42, passphrases)
+    assert publish_gun(ctx, stage(ctx, NEW), watcher, dry_run=False).status == "published"
+    assert fetch_gun(ctx, NEW, watcher).status == "fetched"
+    assert len(watcher.under) > 10
+    assert set(watcher.under) == {GUN_DEADLINE}
