@@ -114,7 +114,9 @@ def report_usage_error(error: Any) -> int:
         error.show()
         return 2
     sys.stderr.write(f"offtrust: error: {_usage_message(error)}\n")
-    sys.stderr.write(f"hint: {_usage_hint(getattr(error, 'ctx', None))}\n")
+    from offtrust.cli._common import pasteable
+
+    sys.stderr.write(f"hint: {pasteable(_usage_hint(getattr(error, 'ctx', None)))}\n")
     return 2 if type(error).__name__ != "FileError" else int(error.exit_code)
 
 

@@ -155,7 +155,9 @@ def delegation_add(
         typer.Argument(help="Delegation role, e.g. targets/releases.", show_default=False),
     ] = None,
     key: KeyFiles = [],  # noqa: B006
-    path: Annotated[list[str], typer.Option("--path", help="Path prefix (repeatable).")] = [],  # noqa: B006
+    path: Annotated[
+        list[str], typer.Option("--path", "--paths", help="Path prefix (repeatable).")
+    ] = [],  # noqa: B006
     all_paths: Annotated[bool, typer.Option("--all-paths", help="Delegate every path.")] = False,
     threshold: Annotated[int | None, typer.Option("--threshold", help="Signatures needed.")] = None,
     guns: GunOption = None,

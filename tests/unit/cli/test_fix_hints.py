@@ -76,6 +76,13 @@ def test_fix_hints_carry_the_trust_dir_the_user_gave(tmp_path: Path) -> None:
     assert result.stderr.count(expected) >= 1, result.stderr
 
 
+def test_a_usage_error_hint_carries_the_trust_dir_the_user_gave(tmp_path: Path) -> None:
+    trust = copy_example(tmp_path / "my trust")
+    result = CliRunner().invoke(app, ["-d", str(trust), "delegation", "add", "--bogus"])
+    assert result.exit_code == 2
+    assert f"hint: offtrust -d {shlex.quote(str(trust))} delegation add --help" in result.stderr
+
+
 def test_without_d_hints_name_no_trust_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trust = copy_example(tmp_path / "trust")
     monkeypatch.setenv("OFFTRUST_TRUST_DIR", str(trust))
