@@ -47,6 +47,7 @@ from offtrust.errors import (
 )
 from offtrust.store import _fs
 from offtrust.store.layout import PRIVATE, TrustDir
+from offtrust.store.lock import open_under
 
 if TYPE_CHECKING:
     from offtrust.crypto import PemBlock, PrivateKey
@@ -168,6 +169,12 @@ def _key_fields(data: bytes, memo: dict[bytes, KeyFields] | None = None) -> KeyF
     :func:`read_pem_headers` itself. With *memo*, files that start with
     the same type line and header lines (most do) are read once.
     """
+    if memo is not None:
+        # A head seen before was read (and checked) when it was first memoised.
+        blank = data.find(b"\n\n")
+        known = memo.get(data[:blank] if blank >= 0 else data)
+        if known is not None:
+            return known
     if data.startswith(b"-----BEGIN "):
         end = data.find(b"-----\n", 11)
         pem_type_bytes = data[11:end] if end > 11 else b""
@@ -228,16 +235,7 @@ class KeyStore:
     @contextlib.contextmanager
     def _dir(self, parts: Sequence[str] = (), *, create: bool = False) -> Iterator[_fs.Dir | None]:
         """``private/<parts>``, every component checked, or None when missing."""
-        root = _fs.open_root(self.trust.root, create=create)
-        if root is None:
-            yield None
-            return
-        with root:
-            directory = root.walk((*PRIVATE, *parts), create=create)
-        if directory is None:
-            yield None
-            return
-        with directory:
+        with open_under(self.trust, (*PRIVATE, *parts), create=create) as directory:
             yield directory
 
     def _parts(self, path: Path) -> tuple[tuple[str, ...], str]:

@@ -58,6 +58,7 @@ class _Lock:
     home: _fs.Dir  # <trust>/offtrust
     fd: int  # the locked file
     made: list[Path]  # the trust directory and parents this lock created, deepest first
+    dirs: _fs.DirCache | None = None  # directories kept open while it is held
 
 
 _held: dict[str, _Held] = {}
@@ -106,6 +107,47 @@ def trust_lock(trust: TrustDir, *, shared: bool = False, create: bool = False) -
         del _held[key]
         if lock is not None:
             _release(lock)
+
+
+@contextlib.contextmanager
+def open_under(
+    trust: TrustDir, parts: tuple[str, ...], *, create: bool = False
+) -> Iterator[_fs.Dir | None]:
+    """The directory ``<trust>/<parts>`` for the block, every component checked; None when missing.
+
+    While this process holds the lock of *trust*, it starts from the
+    directories kept open since the lock was taken (:class:`~offtrust.store._fs.DirCache`);
+    otherwise it opens the trust directory and walks down.
+
+    Raises:
+        UnreadableInputError: a component is a link or not a directory.
+        StoreError: a directory cannot be opened or created.
+    """
+    held = _held.get(_key(trust))
+    if held is not None and held.lock is not None:
+        lock = held.lock
+        if lock.dirs is None:
+            lock.dirs = _fs.DirCache(lock.root)
+        directory = lock.dirs.open(parts, create=create)
+    else:
+        root = _fs.open_root(trust.root, create=create)
+        if root is None:
+            yield None
+            return
+        with root:
+            directory = root.walk(parts, create=create)
+    if directory is None:
+        yield None
+        return
+    with directory:
+        yield directory
+
+
+def forget_under(trust: TrustDir, parts: tuple[str, ...]) -> None:
+    """Before directories at or below ``<trust>/<parts>`` are removed: stop keeping them open."""
+    held = _held.get(_key(trust))
+    if held is not None and held.lock is not None and held.lock.dirs is not None:
+        held.lock.dirs.forget(parts)
 
 
 def is_locked(trust: TrustDir) -> bool:
@@ -231,6 +273,8 @@ def _release(lock: _Lock) -> None:
     finally:
         if lock.fd >= 0:
             os.close(lock.fd)
+        if lock.dirs is not None:
+            lock.dirs.close()
         lock.home.close()
         lock.root.close()
 

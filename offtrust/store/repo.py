@@ -36,6 +36,7 @@ from offtrust.model.repository import RepoState
 from offtrust.model.roles import is_delegation
 from offtrust.store import _fs
 from offtrust.store.layout import SERVER, STAGED, TUF, TrustDir, check_role_path, gun_parts
+from offtrust.store.lock import forget_under, open_under
 
 #: One durability barrier for the edits of many GUNs (see :class:`offtrust.store._fs.Barrier`).
 Barrier = _fs.Barrier
@@ -196,17 +197,7 @@ class RepoStore:
         self, base: tuple[str, ...], gun: str, *, create: bool = False
     ) -> Iterator[_fs.Dir | None]:
         """The directory of *gun* under *base* (None when missing), every component checked."""
-        parts = (*base, *gun_parts(gun))
-        root = _fs.open_root(self.trust.root, create=create)
-        if root is None:
-            yield None
-            return
-        with root:
-            directory = root.walk(parts, create=create)
-        if directory is None:
-            yield None
-            return
-        with directory:
+        with open_under(self.trust, (*base, *gun_parts(gun)), create=create) as directory:
             yield directory
 
     @contextlib.contextmanager
@@ -664,20 +655,21 @@ class RepoStore:
     def _prune_under(self, base: tuple[str, ...], gun: str) -> None:
         """Best effort: remove the now-empty directories of *gun* under *base*."""
         parts = gun_parts(gun)
-        with contextlib.suppress(StoreError):
-            root = _fs.open_root(self.trust.root)
-            if root is None:
-                return
-            with root:
+        try:
+            with contextlib.suppress(StoreError):
                 for depth in range(len(parts), 0, -1):
-                    parent = root.walk((*base, *parts[: depth - 1]))
-                    if parent is None:
-                        continue
-                    name = parts[depth - 1]
-                    with parent:
-                        # A level already gone is passed; a level still holding something ends it.
+                    # Kept open by the lock (see open_under): forgotten below, once removed.
+                    with open_under(self.trust, (*base, *parts[: depth - 1])) as parent:
+                        if parent is None:
+                            continue
+                        name = parts[depth - 1]
+                        # A level already gone is passed; one still holding something ends it.
                         if parent.lstat(name) is not None and not parent.remove_if_empty(name):
                             return
+        finally:
+            # No descriptor of a removed directory may be used again (a write
+            # through it would land nowhere): the next open starts from the base.
+            forget_under(self.trust, (*base, *parts[:1]))
 
     # -- what ``stage`` packed (for ``doctor``) ---------------------------
 
