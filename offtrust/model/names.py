@@ -30,6 +30,7 @@ routes ``[^*]+``), ``@`` and a ``:`` after the host (``app@sha256:..`` and
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 
@@ -71,8 +72,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # --- GUN ---------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def gun_problem(gun: str) -> str | None:
     """Why *gun* is not a GUN offtrust accepts, or None when it is.
+
+    Memoised: a bulk command checks each GUN at every layer it crosses.
 
     Args:
         gun: The name to check.

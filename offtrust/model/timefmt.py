@@ -11,6 +11,7 @@ is clamped to that end, which orders it correctly against any other time.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -36,7 +37,15 @@ def parse_go_time(text: str) -> datetime:
     Raises:
         InvalidMetadataError: the text is not RFC 3339.
     """
-    m = _RFC3339.match(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise InvalidMetadataError(f"not an RFC 3339 time: {text!r}")
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> datetime:
+    """:func:`parse_go_time` of a string, memoised (a command meets each ``expires`` often)."""
+    m = _RFC3339.match(text)
     if not m:
         raise InvalidMetadataError(f"not an RFC 3339 time: {text!r}")
     year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
