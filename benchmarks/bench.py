@@ -24,6 +24,11 @@ Everything that lives on a server is made again at each run: notary-server
 ``tests/interop/realtools.py``) keeps its timestamp keys in memory, so its
 data cannot outlive the process.
 
+offtrust runs from a venv that sees this checkout and the packages of the
+Python running the benchmark, as a ``pip install`` of the wheel would leave it
+(``install_venv``), not through an editable install: the development
+machine's own start-up hooks are not part of offtrust's start-up.
+
 Each row runs offtrust and the real tool alternately (a, b, a, b, ...) after
 one untimed warm-up of each, and prints the median, the min-max, the ratio of
 the medians (offtrust / real tool) and the peak resident memory of the child
@@ -438,8 +443,13 @@ def make_rows(sizes: Sizes, only: set[str], data: Path, work: Path, tools: Tools
     notary_help = simple(["notary", "--help"])
     if "help" in only:
         rows.append(
-            Row("help", "`--help`", Side("offtrust", simple([*tools.offtrust, "--help"])),
-                Side("notary --help", notary_help), ("seconds", 0.15))  # fmt: skip
+            Row(
+                "help",
+                "`--help`",
+                Side("offtrust", simple([*tools.offtrust, "--help"])),
+                Side("notary --help", notary_help),
+                ("seconds", 0.15),
+            )  # fmt: skip
         )
     if "emptykeys" in only:
         rows.append(
@@ -594,6 +604,8 @@ def write_results(path: Path, rows: Sequence[Row], tools: Tools, sizes: Sizes, r
         f"- Machine: {machine()}",
         *(f"- {v}" for v in versions(tools)),
         f"- Command: `{command}`",
+        f"- offtrust ran as: `{' '.join(tools.offtrust)}` (see `install_venv`: installed as a "
+        "wheel would be, without the development machine's `.pth` start-up hooks)",
         f"- Rounds: {rounds} per row, interleaved offtrust / real tool, after one warm-up each",
         f"- Sizes: {sizes}",
         "",
@@ -618,6 +630,36 @@ def default_data() -> Path:
     return Path(cache) / "offtrust-bench"
 
 
+def install_venv(venv: Path) -> list[str]:
+    """A venv in which offtrust runs as a user's install of the wheel would.
+
+    The venv sees this checkout and this Python's site-packages (for
+    cryptography, typer, ...) through plain path lines in a ``.pth`` file, so
+    none of the development machine's own start-up hooks run: an editable
+    install's import finder, or ``.pth`` files that execute code (this
+    project's sandbox has one that imports certifi to inject a CA). Those are
+    not part of offtrust's start-up on a user's machine, where ``pip install``
+    puts the package itself in site-packages. Returns the command line.
+    """
+    import sysconfig
+    import venv as venv_module
+
+    if not (venv / "bin" / "python").exists():
+        venv_module.EnvBuilder(with_pip=False, symlinks=True).create(venv)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    paths = dict.fromkeys(
+        [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    )
+    (Path(purelib) / "offtrust-bench.pth").write_text("".join(f"{p}\n" for p in paths))
+    return [str(python), "-m", "offtrust"]
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").splitlines()[0],
@@ -632,8 +674,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=None, help="where to write the table")
     parser.add_argument(
         "--offtrust",
-        default=f"{shlex.quote(sys.executable)} -m offtrust",
-        help="the offtrust command line (default: this Python, -m offtrust)",
+        default=None,
+        help=(
+            "the offtrust command line (default: `python -m offtrust` in a venv that sees this "
+            "checkout and this Python's packages, as a wheel install would)"
+        ),
     )
     args = parser.parse_args(argv)
     if args.rounds < 1:
@@ -659,11 +704,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = data / "run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    tools = Tools(work, shlex.split(args.offtrust))
     # As pip leaves an installed package: every module compiled once, before timing.
     import compileall
 
     compileall.compile_dir(str(REPO / "offtrust"), quiet=1)
+    offtrust = shlex.split(args.offtrust) if args.offtrust else install_venv(data / "venv")
+    tools = Tools(work, offtrust)
     started = time.perf_counter()
     try:
         if only & {"inspect5k", "verify100k", "inspect100k", "signers"}:
