@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,10 +83,7 @@ class PublicKey:
     @property
     def keyid(self) -> str:
         """The TUF key ID: SHA-256 of the canonical key object with ``private`` null."""
-        blob = encode_canonical(
-            {"keytype": self.keytype, "keyval": {"private": None, "public": self.public}}
-        )
-        return hashlib.sha256(blob).hexdigest()
+        return _keyid(self.keytype, self.public)
 
     @property
     def is_x509(self) -> bool:
@@ -101,3 +99,10 @@ class PublicKey:
 
     def __repr__(self) -> str:
         return f"PublicKey({self.keytype}, {self.keyid[:12]})"
+
+
+@functools.lru_cache(maxsize=8192)
+def _keyid(keytype: str, public: str) -> str:
+    """:attr:`PublicKey.keyid`, memoised: every check of a role meets each of its keys."""
+    blob = encode_canonical({"keytype": keytype, "keyval": {"private": None, "public": public}})
+    return hashlib.sha256(blob).hexdigest()

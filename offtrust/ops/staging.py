@@ -15,7 +15,14 @@ from offtrust.ops.verify import check_publishable, verify_state
 
 def staged_guns(ctx: Context) -> list[str]:
     """GUNs with staged edits not yet published (a published staged layer is retired)."""
-    return [gun for gun in ctx.trust.staged_guns() if ctx.repos.staged_files(gun)]
+    return list(_staged_files_by_gun(ctx))
+
+
+def _staged_files_by_gun(ctx: Context) -> dict[str, dict[str, Any]]:
+    """:func:`staged_guns`, each with its ``staged_files`` (looked up once)."""
+    repos = ctx.repos
+    found = {gun: repos.staged_files(gun) for gun in ctx.trust.staged_guns()}
+    return {gun: files for gun, files in found.items() if files}
 
 
 def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
@@ -218,16 +225,18 @@ def build_bundle(
     """
     from offtrust.bundle import BundleFile, BundleGUN, write_bundle
 
-    names = guns if guns else sorted({*staged_guns(ctx), *deleted_guns(ctx)})
+    listed = {} if guns else _staged_files_by_gun(ctx)
+    names = guns if guns else sorted({*listed, *deleted_guns(ctx)})
     if not names:
         raise NotFoundError(
             "nothing is staged (edits already published are retired)",
             hint="edit something first, e.g. `offtrust signer add`",
         )
     entries = []
+    repos = ctx.repos
     for gun in names:
-        files = ctx.repos.staged_files(gun)
-        deletion = ctx.repos.deletion(gun)
+        files = listed[gun] if gun in listed else repos.staged_files(gun)
+        deletion = repos.deletion(gun)
         if deletion is not None:
             if files:
                 raise ConflictError(
@@ -296,8 +305,9 @@ def record_bundled(ctx: Context, guns: list[str], data: bytes) -> None:
     from offtrust.errors import OfftrustError
 
     digest = hashlib.sha256(data).hexdigest()
+    repos = ctx.repos
     for gun in guns:
         try:
-            ctx.repos.record_bundled(gun, digest)
+            repos.record_bundled(gun, digest, packed=True)
         except OfftrustError:
             continue

@@ -143,14 +143,22 @@ class Keyring:
         self.keys = keys
         self.passphrases = passphrases
         self._cache: dict[str, PrivateKey] = {}
+        # Whether the store holds a key file per key ID, as first looked up
+        # (a key this command creates is added to _cache, which answers first).
+        self._present: dict[str, bool] = {}
 
     def add(self, key: PrivateKey) -> None:
         """Make a key this command created (or already decrypted) available for signing."""
         self._cache[key.keyid] = key
 
     def has(self, keyid: str) -> bool:
-        """A private key with this canonical ID is local."""
-        return keyid in self._cache or self.keys.has(keyid)
+        """A private key with this canonical ID is local (looked up once per command)."""
+        if keyid in self._cache:
+            return True
+        found = self._present.get(keyid)
+        if found is None:
+            found = self._present[keyid] = self.keys.has(keyid)
+        return found
 
     def private_key(self, keyid: str) -> PrivateKey:
         """The decrypted key *keyid* (a :class:`~offtrust.model.signing.Signer`).

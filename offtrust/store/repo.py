@@ -673,8 +673,10 @@ class RepoStore:
 
     # -- what ``stage`` packed (for ``doctor``) ---------------------------
 
-    def staged_fingerprint(self, gun: str) -> str | None:
+    def staged_fingerprint(self, gun: str, *, packed: bool = False) -> str | None:
         """A digest of *gun*'s whole staged state (edits or deletion), or None when none.
+
+        *packed*: ``stage`` just packed this state, so it is not all published.
 
         Raises:
             UnreadableInputError: a link or special file is in the way.
@@ -688,7 +690,7 @@ class RepoStore:
             if data is not None:
                 digest.update(b"deletion\0" + data)
                 seen = True
-        if not self.staged_files(gun) and not seen:
+        if not packed and not seen and not self.staged_files(gun):
             return None
         with self._generation(STAGED, gun) as generation:
             for rel, directory, leaf in [] if generation is None else generation.files():
@@ -697,13 +699,15 @@ class RepoStore:
                 seen = True
         return digest.hexdigest() if seen else None
 
-    def record_bundled(self, gun: str, bundle_sha256: str) -> None:
+    def record_bundled(self, gun: str, bundle_sha256: str, *, packed: bool = False) -> None:
         """Record that the current staged state of *gun* went into bundle *bundle_sha256*.
+
+        *packed*: the state was just packed (under the same lock), as ``stage`` does.
 
         Raises:
             StoreError: it cannot be written.
         """
-        fingerprint = self.staged_fingerprint(gun)
+        fingerprint = self.staged_fingerprint(gun, packed=packed)
         if fingerprint is None:
             return
         doc = {"bundle_sha256": bundle_sha256, "staged": fingerprint}
