@@ -143,22 +143,22 @@ class Keyring:
         self.keys = keys
         self.passphrases = passphrases
         self._cache: dict[str, PrivateKey] = {}
-        # Whether the store holds a key file per key ID, as first looked up
-        # (a key this command creates is added to _cache, which answers first).
-        self._present: dict[str, bool] = {}
+        # Key IDs whose key file was found (a key saved later in the same
+        # context is found then: absence is never remembered).
+        self._present: set[str] = set()
 
     def add(self, key: PrivateKey) -> None:
         """Make a key this command created (or already decrypted) available for signing."""
         self._cache[key.keyid] = key
 
     def has(self, keyid: str) -> bool:
-        """A private key with this canonical ID is local (looked up once per command)."""
-        if keyid in self._cache:
+        """A private key with this canonical ID is local (once found, not looked up again)."""
+        if keyid in self._cache or keyid in self._present:
             return True
-        found = self._present.get(keyid)
-        if found is None:
-            found = self._present[keyid] = self.keys.has(keyid)
-        return found
+        if self.keys.has(keyid):
+            self._present.add(keyid)
+            return True
+        return False
 
     def private_key(self, keyid: str) -> PrivateKey:
         """The decrypted key *keyid* (a :class:`~offtrust.model.signing.Signer`).
