@@ -183,3 +183,13 @@ class ServerRejectedError(NetworkError):
         self.code = code
         self.detail = detail
         self.errors = list(errors or [])
+
+
+class NeedsMainProcess(Exception):  # noqa: N818 - a signal between processes, not an error
+    """Not an error: what a worker process of :mod:`offtrust.ops.parallel` may not do.
+
+    A worker only reads and computes; writing to the trust directory, asking
+    for a passphrase or anything else that needs the main process raises this,
+    and the main process then does that item itself, as it would have
+    without workers. It never reaches the user.
+    """

@@ -59,6 +59,17 @@ def is_interactive() -> bool:
         return False
 
 
+#: True in a worker process (:mod:`offtrust.ops.parallel`): it never prompts.
+IN_WORKER = False
+
+
+def _refuse_prompt_in_worker() -> None:
+    if IN_WORKER:
+        from offtrust.errors import NeedsMainProcess
+
+        raise NeedsMainProcess("a passphrase must be asked for")
+
+
 class Passphrases:
     """A passphrase source for the key store.
 
@@ -86,6 +97,7 @@ class Passphrases:
             PassphraseRequiredError: the input ended, or was not text in the
                 terminal's encoding (the error never shows what was typed).
         """
+        _refuse_prompt_in_worker()
         try:
             if self._prompt is not None:
                 return self._prompt(text)
@@ -124,6 +136,8 @@ class Passphrases:
         if attempt < len(candidates):
             return candidates[attempt]
         names = " or ".join(variables_for(role))
+        if self.interactive:
+            _refuse_prompt_in_worker()
         if not self.interactive:
             if candidates:
                 raise WrongPassphraseError(
@@ -158,6 +172,7 @@ class Passphrases:
                 f"a passphrase is needed for the new {role} key and there is no terminal to "
                 f"ask on: set {variables_for(role)[0]}",
             )
+        _refuse_prompt_in_worker()
         return self._ask_twice(role, keyid)
 
     def _ask_twice(self, role: str, keyid: str) -> str:

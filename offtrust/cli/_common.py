@@ -411,6 +411,7 @@ def per_gun(
         skip_nothing_to_do=skip_absent,
         on_outcome=report,
         one_barrier=len(guns) > 1,
+        ahead=guns,
     )
     if len(guns) > 1:
         info(done_line(batch))

@@ -32,9 +32,10 @@ raises :meth:`BatchResult.error`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from offtrust.errors import BatchError, NothingToDoError, OfftrustError
 
@@ -145,6 +146,7 @@ def run_batch(
     skip_nothing_to_do: bool = False,
     on_outcome: Callable[[Outcome[ItemT, ValueT]], None] | None = None,
     one_barrier: bool = False,
+    ahead: Sequence[ItemT] | None = None,
 ) -> BatchResult[ItemT, ValueT]:
     """Call *action* on each item; keep each item's result or error; never stop early.
 
@@ -162,6 +164,11 @@ def run_batch(
             instead of syncing each file and directory (see
             :func:`_run_one_barrier`): an edit's outcome is reported once it
             is switched in, a few GUNs later.
+        ahead: With *one_barrier*, every item, in the order *items* yields
+            them: when they are many and name distinct GUNs, worker processes
+            do the actions ahead and the staged writes they record are
+            replayed here (:mod:`offtrust.ops.parallel`); the outcomes are
+            the same.
 
     Returns:
         Every outcome, in item order; :attr:`BatchResult.exit_code` decides
@@ -172,7 +179,7 @@ def run_batch(
             interrupt, at once.
     """
     if one_barrier:
-        return _run_one_barrier(items, action, gun_of, skip_nothing_to_do, on_outcome)
+        return _run_one_barrier(items, action, gun_of, skip_nothing_to_do, on_outcome, ahead)
     outcomes: list[Outcome[ItemT, ValueT]] = []
     for item in items:
         gun = gun_of(item) if gun_of is not None else _gun_of(item)
@@ -195,6 +202,42 @@ def _attempt(
     return Outcome(item, gun, OK, value=value)
 
 
+def _rehearsed(action: Callable[[ItemT], ValueT]) -> Callable[[ItemT], Any]:
+    """*action* as a worker does it: its value, with the staged writes it recorded."""
+    from offtrust.store.repo import recording
+
+    def work(item: ItemT) -> tuple[ValueT, list[Any]]:
+        with recording() as writes:
+            value = action(item)
+        return value, list(writes)
+
+    return work
+
+
+def _answered(
+    item: ItemT,
+    gun: str,
+    answer: tuple[str, Any],
+    action: Callable[[ItemT], ValueT],
+    skip_nothing_to_do: bool,
+) -> Outcome[ItemT, ValueT]:
+    """The outcome of an item a worker did ahead: its recorded writes replayed, or its
+    error; an item it could not do is done here (:func:`_attempt`)."""
+    kind, payload = answer
+    if kind == "error" and isinstance(payload, OfftrustError):
+        skipped = isinstance(payload, NothingToDoError) and skip_nothing_to_do
+        return Outcome(item, gun, SKIPPED if skipped else FAILED, error=payload)
+    if kind != "ok":
+        return _attempt(item, gun, action, skip_nothing_to_do)
+    value, writes = payload
+    try:
+        for write in writes:
+            write.replay()
+    except OfftrustError as e:
+        return Outcome(item, gun, FAILED, error=e)
+    return Outcome(item, gun, OK, value=value)
+
+
 #: Most GUN edits switched in at one barrier: each one's line waits for it,
 #: and each holds a directory open meanwhile.
 FLUSH_EVERY = 50
@@ -206,6 +249,7 @@ def _run_one_barrier(
     gun_of: Callable[[ItemT], str] | None,
     skip_nothing_to_do: bool,
     on_outcome: Callable[[Outcome[ItemT, ValueT]], None] | None,
+    ahead: Sequence[ItemT] | None = None,
 ) -> BatchResult[ItemT, ValueT]:
     """:func:`run_batch` under one :class:`~offtrust.store.repo.Barrier` (``one_barrier``).
 
@@ -217,6 +261,26 @@ def _run_one_barrier(
     leaves nothing queued. An interrupt or a bug switches in and reports the
     edits already complete, as the GUN-by-GUN loop would have, then propagates.
     """
+    from offtrust.ops import parallel
+
+    rehearsal = None
+    if ahead is not None:
+        guns = [(gun_of(i) if gun_of is not None else _gun_of(i)).casefold() for i in ahead]
+        workers = parallel.worker_count(len(ahead)) if len(set(guns)) == len(guns) else 0
+        if workers:
+            rehearsal = parallel.Rehearsal(ahead, _rehearsed(action), workers)
+    with rehearsal if rehearsal is not None else contextlib.nullcontext():
+        return _barrier_loop(items, action, gun_of, skip_nothing_to_do, on_outcome, rehearsal)
+
+
+def _barrier_loop(
+    items: Iterable[ItemT],
+    action: Callable[[ItemT], ValueT],
+    gun_of: Callable[[ItemT], str] | None,
+    skip_nothing_to_do: bool,
+    on_outcome: Callable[[Outcome[ItemT, ValueT]], None] | None,
+    rehearsal: Any,
+) -> BatchResult[ItemT, ValueT]:
     from offtrust.store.repo import Barrier
 
     outcomes: list[Outcome[ItemT, ValueT]] = []
@@ -224,7 +288,6 @@ def _run_one_barrier(
     queued: set[str] = set()  # GUNs (case-folded) with an edit waiting for the flush
 
     with Barrier() as barrier:
-
         settling = False
 
         def settle() -> None:
@@ -251,7 +314,11 @@ def _run_one_barrier(
                 index = barrier.tag = len(outcomes)
                 before = barrier.pending
                 try:
-                    outcome = _attempt(item, gun, action, skip_nothing_to_do)
+                    if rehearsal is None:
+                        outcome = _attempt(item, gun, action, skip_nothing_to_do)
+                    else:
+                        answer = rehearsal.answer(index)
+                        outcome = _answered(item, gun, answer, action, skip_nothing_to_do)
                 finally:
                     barrier.tag = None
                 if outcome.status != OK:

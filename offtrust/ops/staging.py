@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 from typing import Any
 
-from offtrust.errors import ConflictError, NotFoundError, VerificationError
+from offtrust.errors import ConflictError, NotFoundError, OfftrustError, VerificationError
 from offtrust.model.metadata import ROOT, TIMESTAMP, Metadata
 from offtrust.model.repository import RepoState
 from offtrust.ops.context import Context
@@ -216,14 +217,18 @@ def build_bundle(
 ) -> tuple[bytes, list[str]]:
     """Pack the staged edits of *guns* (default: every staged GUN) into bundle bytes.
 
+    Many GUNs are read and verified ahead by worker processes
+    (:mod:`offtrust.ops.parallel`; the work only reads); the result is the same.
+
     Returns:
         The bundle bytes and the GUNs packed.
 
     Raises:
         NotFoundError: nothing is staged.
-        VerificationError: a GUN's staged chain does not verify.
+        VerificationError: a GUN's staged chain does not verify (the first in order).
     """
-    from offtrust.bundle import BundleFile, BundleGUN, write_bundle
+    from offtrust.bundle import write_bundle
+    from offtrust.ops import parallel
 
     listed = {} if guns else _staged_files_by_gun(ctx)
     names = guns if guns else sorted({*listed, *deleted_guns(ctx)})
@@ -232,65 +237,83 @@ def build_bundle(
             "nothing is staged (edits already published are retired)",
             hint="edit something first, e.g. `offtrust signer add`",
         )
+
+    def pack(gun: str) -> tuple[Any, list[str]]:
+        return _bundle_entry(ctx, gun, listed.get(gun))
+
     entries = []
-    repos = ctx.repos
-    for gun in names:
-        files = listed[gun] if gun in listed else repos.staged_files(gun)
-        deletion = repos.deletion(gun)
-        if deletion is not None:
-            if files:
-                raise ConflictError(
-                    f"cannot stage {gun}: both a deletion and edits are staged",
-                    hint=f"`offtrust reset {gun}` drops both; then redo the one you want",
-                )
-            entries.append(
-                BundleGUN(
-                    gun=gun,
-                    base=dict(deletion.base),
-                    new_gun=False,
-                    files={},
-                    trusted_root=deletion.trusted_root,
-                    delete=True,
-                )
-            )
-            continue
-        if not files:
-            if ctx.repos.staged_published(gun):
-                raise NotFoundError(
-                    f"{gun} has no staged edits left to carry back: they are published"
-                )
-            raise NotFoundError(f"{gun} has no staged edits")
-        info = ctx.repos.staged_info(gun)
-        state = ctx.repos.load(gun)
-        base = dict(info.base) if info else {}
-        trusted_root = state.published.get(ROOT)
-        new_gun = bool(info and info.new_gun)
-        # A published state that moved on first: its fix (rebase) is not the verifier's.
-        _check_base(
-            ctx, gun, state, base, new_gun, rebase=info is not None and info.ops is not None
-        )
-        try:
-            notes = check_stageable(ctx, state)
-        except VerificationError as e:
-            raise type(e)(f"cannot stage {e.message}", hint=e.hint) from e
-        if warnings is not None:
-            warnings.extend(f"{gun}: {note}" for note in notes)
-        bundle_files = {}
-        for role in [*state.roles]:
-            md = state.roles[role]
-            bundle_files[role] = BundleFile(
-                role=role, data=md.to_bytes(), version=md.signed.version, upload=role in files
-            )
-        entries.append(
-            BundleGUN(
-                gun=gun,
-                base=base,
-                new_gun=new_gun,
-                files=bundle_files,
-                trusted_root=None if new_gun or trusted_root is None else trusted_root.to_bytes(),
-            )
-        )
+    workers = parallel.worker_count(len(names)) if len(set(names)) == len(names) else 0
+    with parallel.Rehearsal(names, pack, workers) if workers else contextlib.nullcontext() as ahead:
+        for index, gun in enumerate(names):
+            kind: str = "redo"
+            answer: Any = None
+            if ahead is not None:
+                kind, answer = ahead.answer(index)
+            if kind == "error" and isinstance(answer, OfftrustError):
+                raise answer
+            entry, notes = answer if kind == "ok" else pack(gun)
+            if warnings is not None:
+                warnings.extend(f"{gun}: {note}" for note in notes)
+            entries.append(entry)
     return write_bundle(entries), list(names)
+
+
+def _bundle_entry(ctx: Context, gun: str, files: dict[str, Any] | None) -> tuple[Any, list[str]]:
+    """One GUN of a bundle, and the warnings of packing it; *files*: its staged files if known.
+
+    Raises:
+        As :func:`build_bundle`.
+    """
+    from offtrust.bundle import BundleFile, BundleGUN
+
+    repos = ctx.repos
+    if files is None:
+        files = repos.staged_files(gun)
+    deletion = repos.deletion(gun)
+    if deletion is not None:
+        if files:
+            raise ConflictError(
+                f"cannot stage {gun}: both a deletion and edits are staged",
+                hint=f"`offtrust reset {gun}` drops both; then redo the one you want",
+            )
+        entry = BundleGUN(
+            gun=gun,
+            base=dict(deletion.base),
+            new_gun=False,
+            files={},
+            trusted_root=deletion.trusted_root,
+            delete=True,
+        )
+        return entry, []
+    if not files:
+        if repos.staged_published(gun):
+            raise NotFoundError(f"{gun} has no staged edits left to carry back: they are published")
+        raise NotFoundError(f"{gun} has no staged edits")
+    info = repos.staged_info(gun)
+    state = repos.load(gun)
+    base = dict(info.base) if info else {}
+    trusted_root = state.published.get(ROOT)
+    new_gun = bool(info and info.new_gun)
+    # A published state that moved on first: its fix (rebase) is not the verifier's.
+    _check_base(ctx, gun, state, base, new_gun, rebase=info is not None and info.ops is not None)
+    try:
+        notes = check_stageable(ctx, state)
+    except VerificationError as e:
+        raise type(e)(f"cannot stage {e.message}", hint=e.hint) from e
+    bundle_files = {}
+    for role in [*state.roles]:
+        md = state.roles[role]
+        bundle_files[role] = BundleFile(
+            role=role, data=md.to_bytes(), version=md.signed.version, upload=role in files
+        )
+    entry = BundleGUN(
+        gun=gun,
+        base=base,
+        new_gun=new_gun,
+        files=bundle_files,
+        trusted_root=None if new_gun or trusted_root is None else trusted_root.to_bytes(),
+    )
+    return entry, notes
 
 
 def record_bundled(ctx: Context, guns: list[str], data: bytes) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from offtrust.errors import StoreError
-from offtrust.store._fs import fill_and_close
+from offtrust.store._fs import fill_and_close, refuse_in_worker
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -47,6 +47,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_temp(path: Path, data: bytes, mode: int) -> Path:
+    refuse_in_worker("write a file")
     ensure_dir(path.parent)
     tmp = path.with_name(f".tmp+{secrets.token_hex(16)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)

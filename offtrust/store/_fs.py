@@ -105,6 +105,22 @@ _NOT_A_DIR = {errno.ELOOP, errno.ENOTDIR, errno.EMLINK}
 _CHUNK = 1 * MiB
 
 
+#: True in a worker process (:mod:`offtrust.ops.parallel`): it never writes.
+IN_WORKER = False
+
+
+def refuse_in_worker(what: str) -> None:
+    """A worker process reads only: a write of the trust directory is left to the main one.
+
+    Raises:
+        NeedsMainProcess: in a worker.
+    """
+    if IN_WORKER:
+        from offtrust.errors import NeedsMainProcess
+
+        raise NeedsMainProcess(what)
+
+
 def show(text: str) -> str:
     """*text* safe to print on one line: control and non-printable characters escaped."""
     if text.isprintable():
@@ -297,6 +313,7 @@ class Dir:
         return Dir(fd, self._join(name))
 
     def _make_dir(self, name: str, *, durable: bool = True) -> Dir:
+        refuse_in_worker("create a directory")
         try:
             os.mkdir(name, DIR_MODE, dir_fd=self.fd)
         except FileExistsError:
@@ -531,6 +548,7 @@ class Dir:
         Raises:
             StoreError: it exists (even as a link) or cannot be written; nothing is left.
         """
+        refuse_in_worker("write a file")
         try:
             fd = os.open(_component(name), _CREATE_FLAGS, mode, dir_fd=self.fd)
         except OSError as e:
@@ -574,6 +592,7 @@ class Dir:
             UnreadableInputError: *name* is not a regular file.
             StoreError: it cannot be removed.
         """
+        refuse_in_worker("remove a file")
         refused = self.refusal(name, FILE)
         if refused is not None:
             raise refused
@@ -591,6 +610,7 @@ class Dir:
         Raises:
             StoreError: the rename failed.
         """
+        refuse_in_worker("rename")
         try:
             os.rename(_component(src), _component(dst), src_dir_fd=self.fd, dst_dir_fd=self.fd)
         except OSError as e:
@@ -654,6 +674,7 @@ class Dir:
             UnreadableInputError: a link or special file is in the way.
             StoreError: something cannot be removed.
         """
+        refuse_in_worker("remove a directory")
         sub = self.open_dir(name)
         if sub is None:
             return
@@ -672,6 +693,7 @@ class Dir:
 
     def remove_if_empty(self, name: str) -> bool:
         """Remove directory *name* if it is empty; True if it was removed."""
+        refuse_in_worker("remove a directory")
         try:
             os.rmdir(name, dir_fd=self.fd)
         except OSError:
@@ -708,6 +730,7 @@ def open_root(path: Path, *, create: bool = False) -> Dir | None:
         raise UnreadableInputError(f"{show(str(path))}: not a directory") from e
     except OSError as e:
         raise StoreError(f"cannot open {show(str(path))}: {e.strerror or e}") from e
+    refuse_in_worker("create a directory")
     for directory in reversed(missing_dirs(path)):
         try:
             os.mkdir(directory, DIR_MODE)

@@ -150,12 +150,28 @@ def forget_under(trust: TrustDir, parts: tuple[str, ...]) -> None:
         held.lock.dirs.forget(parts)
 
 
+def leave_to_parent() -> None:
+    """In a forked worker process: close its copies of the parent's lock files.
+
+    The locks stay the parent's (a ``flock`` lives until every descriptor of
+    it is closed, and nothing is unlocked here); a worker outliving a killed
+    parent then holds no trust directory locked.
+    """
+    for held in _held.values():
+        if held.lock is not None and held.lock.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(held.lock.fd)
+            held.lock.fd = -1
+    _held.clear()
+
+
 def is_locked(trust: TrustDir) -> bool:
     """True while this process holds the lock of *trust*."""
     return _key(trust) in _held
 
 
 def _acquire(trust: TrustDir, *, shared: bool, create: bool) -> _Lock | None:
+    _fs.refuse_in_worker("take the lock")
     made = _fs.missing_dirs(trust.root) if create and not shared else []
     root = _fs.open_root(trust.root, create=create and not shared)
     if root is None:

@@ -184,6 +184,45 @@ class StagedDeletion:
         return cls(base=base, trusted_root=root)
 
 
+@dataclass
+class StagedWrite:
+    """One :meth:`RepoStore.write_staged` a worker process recorded instead of doing it."""
+
+    trust: TrustDir
+    gun: str
+    documents: dict[str, bytes]
+    info: StagedInfo
+    remove: tuple[str, ...]
+
+    def replay(self) -> None:
+        """Do it, in the main process (same checks, same one-rename switch).
+
+        Raises:
+            StoreError: nothing was written.
+        """
+        RepoStore(self.trust).write_staged(self.gun, self.documents, self.info, self.remove)
+
+
+#: In a worker process (:mod:`offtrust.ops.parallel`): the staged writes it
+#: recorded, for the main process to replay; None elsewhere.
+_recorded: list[StagedWrite] | None = None
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[StagedWrite]]:
+    """Record :meth:`RepoStore.write_staged` calls instead of writing (worker processes).
+
+    A GUN read again after its staged layer was written (its bytes would be
+    the old ones here) is left to the main process (``NeedsMainProcess``).
+    """
+    global _recorded
+    outer, _recorded = _recorded, []
+    try:
+        yield _recorded
+    finally:
+        _recorded = outer
+
+
 class RepoStore:
     """Metadata of the GUNs in one trust directory."""
 
@@ -203,6 +242,10 @@ class RepoStore:
     @contextlib.contextmanager
     def _generation(self, base: tuple[str, ...], gun: str) -> Iterator[_fs.Dir | None]:
         """The committed metadata directory of *gun* under *base*, or None."""
+        if _recorded and base == STAGED and any(w.gun == gun for w in _recorded):
+            from offtrust.errors import NeedsMainProcess
+
+            raise NeedsMainProcess(f"{gun} is read again after its staged write")
         with self._gun_dir(base, gun) as parent:
             name = None if parent is None else _fs.current_generation(parent)
             if parent is None or name is None:
@@ -454,6 +497,9 @@ class RepoStore:
         Raises:
             StoreError: nothing was written.
         """
+        if _recorded is not None:
+            _recorded.append(StagedWrite(self.trust, gun, dict(documents), info, tuple(remove)))
+            return
         files = {check_role_path(role) + ".json": data for role, data in documents.items()}
         dropped = {check_role_path(role) + ".json" for role in remove}
         files[STATE_FILE] = _state_bytes(info)

@@ -81,6 +81,10 @@ def command_env(home: Path) -> dict[str, str]:
         "LC_ALL": "C.UTF-8",
         "PYTHONPATH": package_root,
         "PYTHONDONTWRITEBYTECODE": "1",
+        # Commands over several GUNs do them ahead in worker processes (as they
+        # do over many GUNs by default): kills land while workers run too. A
+        # GUN that needs new keys is still done by the main process alone.
+        "OFFTRUST_WORKERS": "2",
         **PASSPHRASES,
     }
 

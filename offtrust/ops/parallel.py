@@ -1,0 +1,196 @@
+"""Per-GUN work done ahead in worker processes; every write stays in the main one.
+
+A bulk edit over hundreds of GUNs (``signer remove NAME --all``) spends most
+of its time reading, verifying and signing each GUN, work that needs no other
+GUN. :class:`Rehearsal` forks a few workers (one per CPU, at most
+:data:`MAX_WORKERS`) that do that work for their share of the GUNs while the
+main process goes through them in order. A worker:
+
+- writes nothing: a staged edit is *recorded* (``offtrust.store.repo.recording``)
+  and sent back, and the main process replays it itself, under its lock and
+  its durability barrier, exactly as if it had made the edit;
+- never prompts: an item that needs a passphrase typed, a key or file
+  written, or the lock, raises :class:`~offtrust.errors.NeedsMainProcess`,
+  and so does any unexpected error; the main process then does that item
+  itself from the start, as it would have without workers;
+- holds nothing of the main process's: its copy of the lock file is closed at
+  once, and it ends with ``os._exit`` (no handlers, no buffers flushed).
+
+The answer for an item is its value and recorded writes, or the
+:class:`~offtrust.errors.OfftrustError` it raised, or "redo". Items are
+spread round-robin over the workers, so the main process reads each worker's
+answers in order. Only items for distinct GUNs can be done ahead: an edit
+reads the state the edits before it left, and the state of other GUNs is not
+read by an edit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO, Generic, Literal, TypeVar
+
+from offtrust.errors import OfftrustError
+
+ItemT = TypeVar("ItemT")
+
+#: Fewer items than this are done in the main process alone (forking costs more).
+MIN_ITEMS = 16
+#: At most this many worker processes.
+MAX_WORKERS = 4
+
+Kind = Literal["ok", "error", "redo"]
+_LENGTH = struct.Struct(">Q")
+
+
+#: How many workers, whatever the number of items (0: none); unset, one per CPU
+#: for :data:`MIN_ITEMS` items or more.
+WORKERS_VARIABLE = "OFFTRUST_WORKERS"
+
+
+def worker_count(items: int) -> int:
+    """How many workers to fork for *items* items: 0 when not worth it or not possible."""
+    if items < 2 or not hasattr(os, "fork"):
+        return 0
+    chosen = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if chosen.isdigit():
+        return min(int(chosen), MAX_WORKERS, items)
+    if items < MIN_ITEMS:
+        return 0
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return min(cpus, MAX_WORKERS) if cpus > 1 else 0
+
+
+class Rehearsal(Generic[ItemT]):
+    """*work(item)* for every item, done ahead in worker processes.
+
+    Args:
+        items: the items, in the order the main process will ask for them.
+        work: what a worker does for one item; its value must pickle.
+        workers: how many processes (see :func:`worker_count`).
+
+    Use :meth:`answer` for item *i* in increasing order, and :meth:`close`
+    (or ``with``) at the end, which stops any worker still running.
+    """
+
+    def __init__(self, items: Sequence[ItemT], work: Callable[[ItemT], Any], workers: int) -> None:
+        self._items = items
+        self._pipes: list[BinaryIO | None] = []
+        self._pids: list[int] = []
+        self._workers = max(1, workers)
+        try:
+            for w in range(self._workers):
+                read_fd, write_fd = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # the worker
+                    os.close(read_fd)
+                    _work(
+                        write_fd, [(i, items[i]) for i in range(w, len(items), self._workers)], work
+                    )
+                os.close(write_fd)
+                self._pids.append(pid)
+                self._pipes.append(os.fdopen(read_fd, "rb"))
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Rehearsal[ItemT]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def answer(self, index: int) -> tuple[Kind, Any]:
+        """Item *index*'s answer: ``("ok", value)``, ``("error", error)`` or ``("redo", None)``.
+
+        ``redo``: the main process does the item itself (the worker could
+        not, or ended early).
+        """
+        w = index % self._workers
+        pipe = self._pipes[w] if w < len(self._pipes) else None
+        if pipe is None:
+            return "redo", None
+        try:
+            head = pipe.read(_LENGTH.size)
+            body = pipe.read(_LENGTH.unpack(head)[0]) if len(head) == _LENGTH.size else b""
+            got_index, kind, payload = pickle.loads(body)  # noqa: S301 - our own forked child
+        except Exception:  # noqa: BLE001 - a worker that died or sent garbage: redo its items
+            self._drop(w)
+            return "redo", None
+        if got_index != index:
+            self._drop(w)
+            return "redo", None
+        return kind, payload
+
+    def _drop(self, w: int) -> None:
+        pipe = self._pipes[w]
+        self._pipes[w] = None
+        if pipe is not None:
+            pipe.close()
+
+    def close(self) -> None:
+        """Stop and reap every worker (one still working is killed: it writes nothing)."""
+        for w in range(len(self._pipes)):
+            self._drop(w)
+        for pid in self._pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+        self._pids.clear()
+
+
+def _work(write_fd: int, share: list[tuple[int, Any]], work: Callable[[Any], Any]) -> None:
+    """A worker's whole life: answer each item of *share* on *write_fd*, then ``os._exit``."""
+    try:
+        _enter_worker()
+        with os.fdopen(write_fd, "wb") as out:
+            for index, item in share:
+                out.write(_message(index, item, work))
+                out.flush()
+    except BaseException:  # noqa: BLE001, S110 - the main process redoes what is missing
+        pass
+    finally:
+        os._exit(0)
+
+
+def _message(index: int, item: Any, work: Callable[[Any], Any]) -> bytes:
+    answer: tuple[Kind, Any]
+    try:
+        answer = ("ok", work(item))
+    except OfftrustError as e:
+        answer = ("error", e)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - NeedsMainProcess, or a bug the main process meets
+        answer = ("redo", None)
+    try:
+        body = pickle.dumps((index, *answer))
+        pickle.loads(body)  # noqa: S301 - proves the main process can read it back
+    except Exception:  # noqa: BLE001 - an answer that does not travel: the main process redoes it
+        body = pickle.dumps((index, "redo", None))
+    return _LENGTH.pack(len(body)) + body
+
+
+def _enter_worker() -> None:
+    """Make this forked process a worker: no writes, no prompts, no lock, no signals of its own."""
+    from offtrust import passphrase
+    from offtrust.store import _fs, lock
+
+    lock.leave_to_parent()
+    _fs.IN_WORKER = True
+    passphrase.IN_WORKER = True
+    # Ctrl-C reaches the whole process group: the main process decides, and kills workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)

@@ -1,0 +1,232 @@
+"""Work done ahead in worker processes (offtrust.ops.parallel): same results, no writes.
+
+A bulk edit or ``stage`` over many GUNs has worker processes read, verify
+and sign ahead; the main process replays the staged writes they recorded.
+These tests hold that the outcome is what the main process alone makes, that
+a worker never writes the trust directory, never prompts, holds no lock, and
+that whatever it cannot do is done by the main process instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import REPOSITORY_PASSPHRASE, ROOT_PASSPHRASE, copy_example
+from typer.testing import CliRunner, Result
+
+from offtrust.cli import app
+from offtrust.errors import NotFoundError
+from offtrust.ops import parallel
+from offtrust.passphrase import Passphrases
+from offtrust.store.layout import TrustDir
+from offtrust.store.lock import trust_lock
+from offtrust.store.repo import RepoStore
+
+APP, TOOLS = "example.com/app", "example.com/tools"
+ENV = {
+    "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE": ROOT_PASSPHRASE,
+    "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": REPOSITORY_PASSPHRASE,
+}
+DIGEST = "sha256:" + "ab" * 32
+
+
+def run(trust: Path, workers: int, *args: str) -> Result:
+    env = {**ENV, parallel.WORKERS_VARIABLE: str(workers)}
+    return CliRunner().invoke(app, ["-d", str(trust), *args], env=env)
+
+
+def staged_content(trust: Path) -> dict[str, Any]:
+    """Every staged document's ``signed`` part without its expiry (the clock moves
+    between runs; ECDSA signatures differ each time), and the staged state."""
+    out: dict[str, Any] = {}
+    top = trust / "offtrust" / "staged"
+    for folder, _, names in os.walk(top):
+        for name in names:
+            path = Path(folder) / name
+            rel = str(path.relative_to(top))
+            if name == "state.json":
+                out[rel] = json.loads(path.read_bytes())
+            elif name.endswith(".json") and "/metadata/" in rel:
+                signed = json.loads(path.read_bytes())["signed"]
+                signed.pop("expires", None)
+                if "meta" in signed:  # the snapshot records the signed files' hashes
+                    for entry in signed["meta"].values():
+                        entry.pop("hashes", None)
+                        entry.pop("length", None)
+                out[rel] = signed
+    return out
+
+
+@pytest.fixture
+def spied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The kinds of answers the workers gave (seen in the main process)."""
+    kinds: list[str] = []
+    answer = parallel.Rehearsal.answer
+
+    def spy(self: parallel.Rehearsal[Any], index: int) -> tuple[Any, Any]:
+        got = answer(self, index)
+        kinds.append(got[0])
+        return got
+
+    monkeypatch.setattr(parallel.Rehearsal, "answer", spy)
+    return kinds
+
+
+@pytest.mark.parametrize(
+    ("edit", "answers"),
+    [
+        (("target", "add", f"{APP}:v9", f"{TOOLS}:v9", "--digest", DIGEST, "--size", "9"),
+         ["ok", "ok"]),
+        # tools has no signer alice: skipped, as without workers.
+        (("signer", "remove", "alice", "--all", "--yes"), ["ok", "error"]),
+        (("resign", "--all", "targets"), ["ok", "ok"]),
+    ],
+    ids=["target-add", "signer-remove", "resign"],
+)  # fmt: skip
+def test_a_bulk_edit_done_ahead_stages_what_the_main_process_alone_stages(
+    tmp_path: Path, spied: list[str], edit: tuple[str, ...], answers: list[str]
+) -> None:
+    alone, ahead = copy_example(tmp_path / "alone"), copy_example(tmp_path / "ahead")
+
+    by_one = run(alone, 0, *edit)
+    assert spied == []
+    by_workers = run(ahead, 2, *edit)
+
+    assert by_one.exit_code == by_workers.exit_code == 0, by_workers.output
+    assert spied == answers  # both GUNs done ahead by the workers
+    assert by_workers.stdout == by_one.stdout
+    assert by_workers.stderr.replace(str(ahead), "T") == by_one.stderr.replace(str(alone), "T")
+    assert staged_content(ahead) == staged_content(alone)
+    assert run(ahead, 0, "verify", "--all").exit_code == run(alone, 0, "verify", "--all").exit_code
+
+
+def test_stage_packs_the_same_bundle_with_workers(tmp_path: Path, spied: list[str]) -> None:
+    trust = copy_example(tmp_path / "trust")
+    edit = run(trust, 0, "target", "add", f"{APP}:v9", f"{TOOLS}:v9", "--digest", DIGEST,
+               "--size", "9")  # fmt: skip
+    assert edit.exit_code == 0, edit.output
+    alone = run(trust, 0, "stage", "--output", str(tmp_path / "alone.bundle"))
+    ahead = run(trust, 2, "stage", "--output", str(tmp_path / "ahead.bundle"))
+    assert alone.exit_code == ahead.exit_code == 0, ahead.output
+    assert spied == ["ok", "ok"]
+    assert (tmp_path / "ahead.bundle").read_bytes() == (tmp_path / "alone.bundle").read_bytes()
+
+
+def test_a_failing_gun_fails_alike_with_workers(tmp_path: Path, spied: list[str]) -> None:
+    """One GUN whose releases file was tampered with: the same one line, the
+    other GUN staged, with or without workers."""
+    results = {}
+    for workers in (0, 2):
+        trust = copy_example(tmp_path / f"w{workers}")
+        releases = trust / "tuf" / APP / "metadata" / "targets" / "releases.json"
+        doc = json.loads(releases.read_bytes())
+        doc["signed"]["targets"]["forged"] = {"length": 1, "hashes": {"sha256": "AA=="}}
+        releases.write_bytes(json.dumps(doc).encode())
+        result = run(trust, workers, "resign", "--all", "targets/releases")
+        results[workers] = (result.exit_code, result.stderr.replace(str(trust), "T"))
+    assert spied == ["error", "ok"]
+    assert results[0] == results[2]
+    assert results[2][0] == 1
+
+
+def test_a_worker_never_writes_the_trust_dir(tmp_path: Path) -> None:
+    trust = TrustDir(copy_example(tmp_path / "trust"))
+
+    def write(gun: str) -> str:
+        RepoStore(trust).write_published(gun, {"timestamp": b"TS"})
+        return "written"
+
+    with parallel.Rehearsal([APP, TOOLS], write, 2) as ahead:
+        assert [ahead.answer(0), ahead.answer(1)] == [("redo", None), ("redo", None)]
+    for gun in (APP, TOOLS):
+        assert (trust.path / "tuf" / gun / "metadata" / "timestamp.json").read_bytes() != b"TS"
+
+
+def test_a_prompt_is_left_to_the_main_process(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def prompt(text: str) -> str:
+        asked.append(text)
+        return "x"
+
+    source = Passphrases(environ={}, interactive=True, prompt=prompt)
+
+    with parallel.Rehearsal(["a", "b"], lambda _: source("targets", "0123456789ab", 0), 2) as w:
+        assert [w.answer(0), w.answer(1)] == [("redo", None), ("redo", None)]
+    assert asked == []  # (a worker's prompt could not have reached this list either)
+    assert source("targets", "0123456789ab", 0) == "x"  # the main process asks
+    assert len(asked) == 1
+
+
+def test_an_error_in_a_worker_is_that_items_error() -> None:
+    def work(item: str) -> str:
+        if item == "b":
+            raise NotFoundError("no b here", hint="make one")
+        return item.upper()
+
+    with parallel.Rehearsal(["a", "b", "c"], work, 2) as ahead:
+        answers = [ahead.answer(i) for i in range(3)]
+    assert answers[0] == ("ok", "A")
+    assert answers[2] == ("ok", "C")
+    kind, error = answers[1]
+    assert kind == "error"
+    assert isinstance(error, NotFoundError)
+    assert (error.message, error.hint) == ("no b here", "make one")
+
+
+def test_an_answer_that_cannot_travel_is_redone() -> None:
+    with parallel.Rehearsal(["a", "b"], lambda item: (lambda: item), 2) as ahead:
+        assert [ahead.answer(0), ahead.answer(1)] == [("redo", None), ("redo", None)]
+
+
+def test_workers_hold_no_lock_of_the_trust_dir(tmp_path: Path) -> None:
+    trust = TrustDir(copy_example(tmp_path / "trust"))
+
+    def open_files(_: str) -> list[str]:
+        found = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                found.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                continue
+        return found
+
+    with trust_lock(trust):
+        lock_file = str(trust.path / "offtrust" / "lock")
+        assert lock_file in open_files("")
+        with parallel.Rehearsal(["a", "b"], open_files, 2) as ahead:
+            for index in range(2):
+                kind, files = ahead.answer(index)
+                assert kind == "ok"
+                assert lock_file not in files
+
+
+def test_close_stops_a_worker_still_working() -> None:
+    ahead = parallel.Rehearsal(["a", "b"], lambda _: time.sleep(60), 2)
+    pids = list(ahead._pids)
+    start = time.monotonic()
+    ahead.close()
+    assert time.monotonic() - start < 5
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_how_many_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(parallel.WORKERS_VARIABLE, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    assert parallel.worker_count(1) == 0
+    assert parallel.worker_count(parallel.MIN_ITEMS - 1) == 0
+    assert parallel.worker_count(parallel.MIN_ITEMS) == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0}, raising=False)
+    assert parallel.worker_count(500) == 0  # one CPU: forking only costs
+    monkeypatch.setenv(parallel.WORKERS_VARIABLE, "0")
+    assert parallel.worker_count(500) == 0
+    monkeypatch.setenv(parallel.WORKERS_VARIABLE, "3")
+    assert parallel.worker_count(2) == 2
+    assert parallel.worker_count(500) == 3
