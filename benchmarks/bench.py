@@ -489,6 +489,10 @@ def signer_row(sizes: Sizes, work: Path, tools: Tools, rounds: int) -> Row:
         if copy.exists():
             shutil.rmtree(copy.parent)
         rt.copy_trust_dir(trust, copy)
+        # The copy is set-up, not the work timed: its dirty pages are written
+        # out now, not by the first sync the timed command makes (offtrust's
+        # one durability barrier syncs the file system).
+        os.sync()
         env = tools.env()
         bundle = copy.parent / "signers.bundle"
         return combine(

@@ -186,7 +186,7 @@ class ServerRejectedError(NetworkError):
 
 
 class NeedsMainProcess(Exception):  # noqa: N818 - a signal between processes, not an error
-    """Not an error: what a worker process of :mod:`offtrust.ops.parallel` may not do.
+    """Not an error: what a worker process of :mod:`offtrust.store.workers` may not do.
 
     A worker only reads and computes; writing to the trust directory, asking
     for a passphrase or anything else that needs the main process raises this,

@@ -59,7 +59,7 @@ def is_interactive() -> bool:
         return False
 
 
-#: True in a worker process (:mod:`offtrust.ops.parallel`): it never prompts.
+#: True in a worker process (:mod:`offtrust.store.workers`): it never prompts.
 IN_WORKER = False
 
 

@@ -167,7 +167,7 @@ def run_batch(
         ahead: With *one_barrier*, every item, in the order *items* yields
             them: when they are many and name distinct GUNs, worker processes
             do the actions ahead and the staged writes they record are
-            replayed here (:mod:`offtrust.ops.parallel`); the outcomes are
+            replayed here (:mod:`offtrust.store.workers`); the outcomes are
             the same.
 
     Returns:
@@ -261,14 +261,14 @@ def _run_one_barrier(
     leaves nothing queued. An interrupt or a bug switches in and reports the
     edits already complete, as the GUN-by-GUN loop would have, then propagates.
     """
-    from offtrust.ops import parallel
+    from offtrust.store import workers
 
     rehearsal = None
     if ahead is not None:
         guns = [(gun_of(i) if gun_of is not None else _gun_of(i)).casefold() for i in ahead]
-        workers = parallel.worker_count(len(ahead)) if len(set(guns)) == len(guns) else 0
-        if workers:
-            rehearsal = parallel.Rehearsal(ahead, _rehearsed(action), workers)
+        count = workers.worker_count(len(ahead)) if len(set(guns)) == len(guns) else 0
+        if count:
+            rehearsal = workers.Rehearsal(ahead, _rehearsed(action), count)
     with rehearsal if rehearsal is not None else contextlib.nullcontext():
         return _barrier_loop(items, action, gun_of, skip_nothing_to_do, on_outcome, rehearsal)
 

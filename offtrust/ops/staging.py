@@ -218,7 +218,7 @@ def build_bundle(
     """Pack the staged edits of *guns* (default: every staged GUN) into bundle bytes.
 
     Many GUNs are read and verified ahead by worker processes
-    (:mod:`offtrust.ops.parallel`; the work only reads); the result is the same.
+    (:mod:`offtrust.store.workers`; the work only reads); the result is the same.
 
     Returns:
         The bundle bytes and the GUNs packed.
@@ -228,7 +228,7 @@ def build_bundle(
         VerificationError: a GUN's staged chain does not verify (the first in order).
     """
     from offtrust.bundle import write_bundle
-    from offtrust.ops import parallel
+    from offtrust.store import workers
 
     listed = {} if guns else _staged_files_by_gun(ctx)
     names = guns if guns else sorted({*listed, *deleted_guns(ctx)})
@@ -242,8 +242,8 @@ def build_bundle(
         return _bundle_entry(ctx, gun, listed.get(gun))
 
     entries = []
-    workers = parallel.worker_count(len(names)) if len(set(names)) == len(names) else 0
-    with parallel.Rehearsal(names, pack, workers) if workers else contextlib.nullcontext() as ahead:
+    count = workers.worker_count(len(names)) if len(set(names)) == len(names) else 0
+    with workers.Rehearsal(names, pack, count) if count else contextlib.nullcontext() as ahead:
         for index, gun in enumerate(names):
             kind: str = "redo"
             answer: Any = None

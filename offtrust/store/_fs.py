@@ -105,7 +105,7 @@ _NOT_A_DIR = {errno.ELOOP, errno.ENOTDIR, errno.EMLINK}
 _CHUNK = 1 * MiB
 
 
-#: True in a worker process (:mod:`offtrust.ops.parallel`): it never writes.
+#: True in a worker process (:mod:`offtrust.store.workers`): it never writes.
 IN_WORKER = False
 
 

@@ -45,7 +45,7 @@ from offtrust.errors import (
     UnreadableInputError,
     UsageError,
 )
-from offtrust.store import _fs
+from offtrust.store import _fs, workers
 from offtrust.store.layout import PRIVATE, TrustDir
 from offtrust.store.lock import open_under
 
@@ -156,6 +156,8 @@ _TYPE_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "
 _PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n"
 #: The longest type line and header block :func:`_key_fields` remembers.
 _MEMO_HEAD = 512
+#: From this many flat key files on, ``key list`` reads half of them in a worker process.
+PARALLEL_KEY_FILES = 4000
 #: What :func:`_key_fields` answers: PEM type, role header, gun header, encrypted.
 KeyFields = tuple[str, str, str, bool]
 
@@ -396,7 +398,7 @@ class KeyStore:
         """
         out: list[KeyRow] = []
         names: list[str] = []
-        datas: list[bytes | None] = []
+        legacy: dict[str, list[tuple[Path, bool, bytes | None]]] = {}
         try:
             with self._dir() as top:
                 if top is None:
@@ -409,34 +411,15 @@ class KeyStore:
                             names.append(name)
                     elif name in _LEGACY_DIRS and kind == _fs.DIR:
                         legacy_dirs = True
-                datas = top.read_all_listed(names, _fs.KEY_LIMIT)
+                if legacy_dirs:
+                    for path, keyid, _, data in self._key_files(read=True, flat=False):
+                        legacy.setdefault(keyid, []).append((path, True, data))
+                out = self._flat_rows(top, names, legacy)
         except StoreError:
             return out
-        legacy: dict[str, list[tuple[Path, bool, bytes | None]]] = {}
-        if legacy_dirs:
-            for path, keyid, _, data in self._key_files(read=True, flat=False):
-                legacy.setdefault(keyid, []).append((path, True, data))
-        prefix = self._flat_prefix
-        show = _fs.show
-        add = out.append
-        memo: dict[bytes, KeyFields] = {}
-        for name, data in zip(names, datas, strict=True):
-            keyid = name[:-4]
-            if keyid in legacy:
-                legacy[keyid].insert(0, (self.trust.private / name, False, data))
-            elif data is not None:
-                fields = _key_fields(data, memo)
-                if fields is not None:
-                    pem_type, role, gun, encrypted = fields
-                    # Names from a file's headers are shown on terminals: printable only.
-                    if not role.isprintable():
-                        role = show(role)
-                    if not gun.isprintable():
-                        gun = show(gun)
-                    add((role, gun, keyid, prefix + name, encrypted, pem_type, False))
         for info in map(self._winner, legacy.values()):
             if info is not None:
-                add(
+                out.append(
                     (
                         info.role,
                         info.gun,
@@ -450,6 +433,58 @@ class KeyStore:
         # By role, GUN and key ID (unique): as one string, which sorts faster
         # than the tuples. The names are printable, so they hold no NUL.
         out.sort(key=lambda row: f"{row[0]}\0{row[1]}\0{row[2]}")
+        return out
+
+    def _flat_rows(
+        self,
+        top: _fs.Dir,
+        names: builtins.list[str],
+        legacy: dict[str, builtins.list[tuple[Path, bool, bytes | None]]],
+    ) -> builtins.list[KeyRow]:
+        """The rows of the flat key files *names* in *top*, unsorted (see :meth:`rows`).
+
+        A key ID that also has legacy files is not listed here: its flat file's
+        bytes join *legacy* (first, as :meth:`_winner` expects). From
+        :data:`PARALLEL_KEY_FILES` files on, with no legacy ones, a worker
+        process reads the second half meanwhile (:mod:`offtrust.store.workers`):
+        opening and reading 20,000 small files is mostly system time, which
+        two CPUs share.
+        """
+        if not legacy and len(names) >= PARALLEL_KEY_FILES and workers.worker_count(len(names)):
+            half = len(names) // 2
+            rest = names[half:]
+            with workers.Rehearsal([rest], lambda part: self._read_rows(top, part), 1) as other:
+                rows = self._read_rows(top, names[:half])
+                kind, answer = other.answer(0)
+            return rows + (answer if kind == "ok" else self._read_rows(top, rest))
+        return self._read_rows(top, names, legacy)
+
+    def _read_rows(
+        self,
+        top: _fs.Dir,
+        names: builtins.list[str],
+        legacy: dict[str, builtins.list[tuple[Path, bool, bytes | None]]] | None = None,
+    ) -> builtins.list[KeyRow]:
+        out: list[KeyRow] = []
+        datas = top.read_all_listed(names, _fs.KEY_LIMIT)
+        prefix = self._flat_prefix
+        show = _fs.show
+        add = out.append
+        memo: dict[bytes, KeyFields] = {}
+        for name, data in zip(names, datas, strict=True):
+            keyid = name[:-4]
+            if legacy and keyid in legacy:
+                legacy[keyid].insert(0, (self.trust.private / name, False, data))
+            elif data is not None:
+                fields = _key_fields(data, memo)
+                if fields is not None:
+                    pem_type, role, gun, encrypted = fields
+                    # Names from a file's headers are shown on terminals: printable only.
+                    if not role.isprintable():
+                        role = show(role)
+                    if not gun.isprintable():
+                        gun = show(gun)
+                    add((role, gun, keyid, prefix + name, encrypted, pem_type, False))
         return out
 
     def find(self, keyid: str) -> KeyInfo:

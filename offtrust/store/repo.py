@@ -203,7 +203,7 @@ class StagedWrite:
         RepoStore(self.trust).write_staged(self.gun, self.documents, self.info, self.remove)
 
 
-#: In a worker process (:mod:`offtrust.ops.parallel`): the staged writes it
+#: In a worker process (:mod:`offtrust.store.workers`): the staged writes it
 #: recorded, for the main process to replay; None elsewhere.
 _recorded: list[StagedWrite] | None = None
 

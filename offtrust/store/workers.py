@@ -1,4 +1,4 @@
-"""Per-GUN work done ahead in worker processes; every write stays in the main one.
+"""Work done ahead in worker processes; every write stays in the main one.
 
 A bulk edit over hundreds of GUNs (``signer remove NAME --all``) spends most
 of its time reading, verifying and signing each GUN, work that needs no other
@@ -21,7 +21,8 @@ The answer for an item is its value and recorded writes, or the
 spread round-robin over the workers, so the main process reads each worker's
 answers in order. Only items for distinct GUNs can be done ahead: an edit
 reads the state the edits before it left, and the state of other GUNs is not
-read by an edit.
+read by an edit. ``stage`` (read-only) and ``key list`` (half of the key
+files read by one worker) use the same machinery.
 """
 
 from __future__ import annotations

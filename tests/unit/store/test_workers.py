@@ -1,4 +1,4 @@
-"""Work done ahead in worker processes (offtrust.ops.parallel): same results, no writes.
+"""Work done ahead in worker processes (offtrust.store.workers): same results, no writes.
 
 A bulk edit or ``stage`` over many GUNs has worker processes read, verify
 and sign ahead; the main process replays the staged writes they recorded.
@@ -21,8 +21,8 @@ from typer.testing import CliRunner, Result
 
 from offtrust.cli import app
 from offtrust.errors import NotFoundError
-from offtrust.ops import parallel
 from offtrust.passphrase import Passphrases
+from offtrust.store import workers
 from offtrust.store.layout import TrustDir
 from offtrust.store.lock import trust_lock
 from offtrust.store.repo import RepoStore
@@ -35,8 +35,8 @@ ENV = {
 DIGEST = "sha256:" + "ab" * 32
 
 
-def run(trust: Path, workers: int, *args: str) -> Result:
-    env = {**ENV, parallel.WORKERS_VARIABLE: str(workers)}
+def run(trust: Path, count: int, *args: str) -> Result:
+    env = {**ENV, workers.WORKERS_VARIABLE: str(count)}
     return CliRunner().invoke(app, ["-d", str(trust), *args], env=env)
 
 
@@ -66,14 +66,14 @@ def staged_content(trust: Path) -> dict[str, Any]:
 def spied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The kinds of answers the workers gave (seen in the main process)."""
     kinds: list[str] = []
-    answer = parallel.Rehearsal.answer
+    answer = workers.Rehearsal.answer
 
-    def spy(self: parallel.Rehearsal[Any], index: int) -> tuple[Any, Any]:
+    def spy(self: workers.Rehearsal[Any], index: int) -> tuple[Any, Any]:
         got = answer(self, index)
         kinds.append(got[0])
         return got
 
-    monkeypatch.setattr(parallel.Rehearsal, "answer", spy)
+    monkeypatch.setattr(workers.Rehearsal, "answer", spy)
     return kinds
 
 
@@ -121,14 +121,14 @@ def test_a_failing_gun_fails_alike_with_workers(tmp_path: Path, spied: list[str]
     """One GUN whose releases file was tampered with: the same one line, the
     other GUN staged, with or without workers."""
     results = {}
-    for workers in (0, 2):
-        trust = copy_example(tmp_path / f"w{workers}")
+    for count in (0, 2):
+        trust = copy_example(tmp_path / f"w{count}")
         releases = trust / "tuf" / APP / "metadata" / "targets" / "releases.json"
         doc = json.loads(releases.read_bytes())
         doc["signed"]["targets"]["forged"] = {"length": 1, "hashes": {"sha256": "AA=="}}
         releases.write_bytes(json.dumps(doc).encode())
-        result = run(trust, workers, "resign", "--all", "targets/releases")
-        results[workers] = (result.exit_code, result.stderr.replace(str(trust), "T"))
+        result = run(trust, count, "resign", "--all", "targets/releases")
+        results[count] = (result.exit_code, result.stderr.replace(str(trust), "T"))
     assert spied == ["error", "ok"]
     assert results[0] == results[2]
     assert results[2][0] == 1
@@ -141,7 +141,7 @@ def test_a_worker_never_writes_the_trust_dir(tmp_path: Path) -> None:
         RepoStore(trust).write_published(gun, {"timestamp": b"TS"})
         return "written"
 
-    with parallel.Rehearsal([APP, TOOLS], write, 2) as ahead:
+    with workers.Rehearsal([APP, TOOLS], write, 2) as ahead:
         assert [ahead.answer(0), ahead.answer(1)] == [("redo", None), ("redo", None)]
     for gun in (APP, TOOLS):
         assert (trust.path / "tuf" / gun / "metadata" / "timestamp.json").read_bytes() != b"TS"
@@ -156,7 +156,7 @@ def test_a_prompt_is_left_to_the_main_process(tmp_path: Path) -> None:
 
     source = Passphrases(environ={}, interactive=True, prompt=prompt)
 
-    with parallel.Rehearsal(["a", "b"], lambda _: source("targets", "0123456789ab", 0), 2) as w:
+    with workers.Rehearsal(["a", "b"], lambda _: source("targets", "0123456789ab", 0), 2) as w:
         assert [w.answer(0), w.answer(1)] == [("redo", None), ("redo", None)]
     assert asked == []  # (a worker's prompt could not have reached this list either)
     assert source("targets", "0123456789ab", 0) == "x"  # the main process asks
@@ -169,7 +169,7 @@ def test_an_error_in_a_worker_is_that_items_error() -> None:
             raise NotFoundError("no b here", hint="make one")
         return item.upper()
 
-    with parallel.Rehearsal(["a", "b", "c"], work, 2) as ahead:
+    with workers.Rehearsal(["a", "b", "c"], work, 2) as ahead:
         answers = [ahead.answer(i) for i in range(3)]
     assert answers[0] == ("ok", "A")
     assert answers[2] == ("ok", "C")
@@ -180,7 +180,7 @@ def test_an_error_in_a_worker_is_that_items_error() -> None:
 
 
 def test_an_answer_that_cannot_travel_is_redone() -> None:
-    with parallel.Rehearsal(["a", "b"], lambda item: (lambda: item), 2) as ahead:
+    with workers.Rehearsal(["a", "b"], lambda item: (lambda: item), 2) as ahead:
         assert [ahead.answer(0), ahead.answer(1)] == [("redo", None), ("redo", None)]
 
 
@@ -199,7 +199,7 @@ def test_workers_hold_no_lock_of_the_trust_dir(tmp_path: Path) -> None:
     with trust_lock(trust):
         lock_file = str(trust.path / "offtrust" / "lock")
         assert lock_file in open_files("")
-        with parallel.Rehearsal(["a", "b"], open_files, 2) as ahead:
+        with workers.Rehearsal(["a", "b"], open_files, 2) as ahead:
             for index in range(2):
                 kind, files = ahead.answer(index)
                 assert kind == "ok"
@@ -207,7 +207,7 @@ def test_workers_hold_no_lock_of_the_trust_dir(tmp_path: Path) -> None:
 
 
 def test_close_stops_a_worker_still_working() -> None:
-    ahead = parallel.Rehearsal(["a", "b"], lambda _: time.sleep(60), 2)
+    ahead = workers.Rehearsal(["a", "b"], lambda _: time.sleep(60), 2)
     pids = list(ahead._pids)
     start = time.monotonic()
     ahead.close()
@@ -218,15 +218,31 @@ def test_close_stops_a_worker_still_working() -> None:
 
 
 def test_how_many_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(parallel.WORKERS_VARIABLE, raising=False)
+    monkeypatch.delenv(workers.WORKERS_VARIABLE, raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
-    assert parallel.worker_count(1) == 0
-    assert parallel.worker_count(parallel.MIN_ITEMS - 1) == 0
-    assert parallel.worker_count(parallel.MIN_ITEMS) == 2
+    assert workers.worker_count(1) == 0
+    assert workers.worker_count(workers.MIN_ITEMS - 1) == 0
+    assert workers.worker_count(workers.MIN_ITEMS) == 2
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0}, raising=False)
-    assert parallel.worker_count(500) == 0  # one CPU: forking only costs
-    monkeypatch.setenv(parallel.WORKERS_VARIABLE, "0")
-    assert parallel.worker_count(500) == 0
-    monkeypatch.setenv(parallel.WORKERS_VARIABLE, "3")
-    assert parallel.worker_count(2) == 2
-    assert parallel.worker_count(500) == 3
+    assert workers.worker_count(500) == 0  # one CPU: forking only costs
+    monkeypatch.setenv(workers.WORKERS_VARIABLE, "0")
+    assert workers.worker_count(500) == 0
+    monkeypatch.setenv(workers.WORKERS_VARIABLE, "3")
+    assert workers.worker_count(2) == 2
+    assert workers.worker_count(500) == 3
+
+
+def test_key_list_reads_half_the_key_files_in_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spied: list[str]
+) -> None:
+    from offtrust.store import keystore
+
+    trust = TrustDir(copy_example(tmp_path / "trust"))
+    monkeypatch.setenv(workers.WORKERS_VARIABLE, "0")
+    alone = keystore.KeyStore(trust).rows()
+    monkeypatch.setattr(keystore, "PARALLEL_KEY_FILES", 2)
+    monkeypatch.setenv(workers.WORKERS_VARIABLE, "2")
+    shared = keystore.KeyStore(trust).rows()
+    assert spied == ["ok"]
+    assert len(alone) >= 4
+    assert shared == alone
