@@ -1,4 +1,4 @@
-"""``python -m offtrust``: ``key list`` answered without loading the command-line framework.
+"""``python -m offtrust``: ``key list`` and ``--help`` answered without the command-line framework.
 
 Importing typer (and its click) costs more start-up time than listing 2,000
 keys. The plainest forms of ``key list``, with the trust directory named, are
@@ -165,10 +165,49 @@ def _run_key_list(trust_dir: str, gun: str | None, json_: bool) -> str | None:
         return None
 
 
+def program_name() -> str | None:
+    """The name click shows in ``Usage:``, for the two ways offtrust is started, else None."""
+    main = sys.modules.get("__main__")
+    package = getattr(main, "__package__", None)
+    base = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if not package:
+        return base if base == "offtrust" else None  # the console script
+    if package == "offtrust" and os.path.splitext(base)[0] == "__main__":
+        return "python -m offtrust"
+    return None
+
+
+def quick_help(argv: list[str]) -> str | None:
+    """The top-level help for ``--help`` (or ``-h``) alone, when its rendering is known.
+
+    That is on a stream that is not a terminal with no ``COLUMNS`` set (click
+    then formats for 80 columns), for the console script or ``python -m offtrust``.
+    """
+    if argv not in (["--help"], ["-h"]) or os.environ.get("COLUMNS", "80") != "80":
+        return None
+    try:
+        os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+        return None  # a terminal: its width decides
+    except (AttributeError, ValueError, OSError):
+        pass
+    prog = program_name()
+    if prog is None:
+        return None
+    from offtrust._top_help import TOP_HELP
+
+    return TOP_HELP.replace("<PROG>", prog, 1)
+
+
 def quick(argv: list[str]) -> bool:
-    """Run a plain ``key list`` command line here; False when it is not one, or failed."""
+    """Run a plain ``key list`` command line (or the top-level help) here; False when it
+    is not one, or failed."""
     if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
         return False  # shell completion: click's business
+    text = quick_help(argv)
+    if text is not None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return True
     form = key_list_argv(argv)
     if form is None:
         return False
