@@ -415,6 +415,10 @@ class KeyStore:
                     for path, keyid, _, data in self._key_files(read=True, flat=False):
                         legacy.setdefault(keyid, []).append((path, True, data))
                 out = self._flat_rows(top, names, legacy)
+        except UnreadableInputError:
+            if self._private_refused():
+                raise  # private/ itself is a link or a special file: say so, not "no keys"
+            return out
         except StoreError:
             return out
         for info in map(self._winner, legacy.values()):
@@ -434,6 +438,14 @@ class KeyStore:
         # than the tuples. The names are printable, so they hold no NUL.
         out.sort(key=lambda row: f"{row[0]}\0{row[1]}\0{row[2]}")
         return out
+
+    def _private_refused(self) -> bool:
+        """``private/`` is there but is not a directory (a link, a file, a FIFO)."""
+        try:
+            with open_under(self.trust, ()) as root:
+                return root is not None and root.refusal(PRIVATE[-1], _fs.DIR) is not None
+        except StoreError:
+            return False
 
     def _flat_rows(
         self,

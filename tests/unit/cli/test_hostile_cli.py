@@ -329,6 +329,22 @@ def test_key_list_skips_fifos_and_links_to_devices(trust: Path) -> None:
         assert len(HEX64.findall(out)) >= 7
 
 
+def test_key_list_names_a_linked_private_directory(trust: Path, tmp_path: Path) -> None:
+    """A linked ``private/`` was never followed, but key list said "No signing
+    keys found": it now says why, in one line, through both entries."""
+    (trust / "private").rename(tmp_path / "elsewhere")
+    (trust / "private").symlink_to(tmp_path / "elsewhere")
+    for command in (["key", "list"], ["key", "list", "--json"]):
+        result = run(trust, *command)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.startswith("offtrust: error: private: is a symbolic link")
+        proc = _offtrust(trust, *command)
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, out) == (2, "")
+        assert err.startswith("offtrust: error: private: is a symbolic link"), err
+
+
 def test_verify_refuses_a_fifo_role_file_without_hanging(trust: Path) -> None:
     path = trust / "tuf" / APP / "metadata" / "snapshot.json"
     path.unlink()
