@@ -657,8 +657,11 @@ def install_venv(venv: Path) -> list[str]:
         capture_output=True,
         text=True,
     ).stdout.strip()
+    # Every package directory this Python sees (a venv made with
+    # --system-site-packages sees the system's too), after the checkout.
+    found = [p for p in sys.path if "site-packages" in p or "dist-packages" in p]
     paths = dict.fromkeys(
-        [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+        [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *found]
     )
     (Path(purelib) / "offtrust-bench.pth").write_text("".join(f"{p}\n" for p in paths))
     return [str(python), "-m", "offtrust"]
