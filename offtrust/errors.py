@@ -192,4 +192,11 @@ class NeedsMainProcess(Exception):  # noqa: N818 - a signal between processes, n
     for a passphrase or anything else that needs the main process raises this,
     and the main process then does that item itself, as it would have
     without workers. It never reaches the user.
+
+    *give_up*: the worker's other items would need the same (a passphrase
+    that only a prompt can give): it leaves them all to the main process.
     """
+
+    def __init__(self, what: str, *, give_up: bool = False) -> None:
+        super().__init__(what)
+        self.give_up = give_up

@@ -67,7 +67,7 @@ def _refuse_prompt_in_worker() -> None:
     if IN_WORKER:
         from offtrust.errors import NeedsMainProcess
 
-        raise NeedsMainProcess("a passphrase must be asked for")
+        raise NeedsMainProcess("a passphrase must be asked for", give_up=True)
 
 
 class Passphrases:

@@ -12,7 +12,9 @@ main process goes through them in order. A worker:
 - never prompts: an item that needs a passphrase typed, a key or file
   written, or the lock, raises :class:`~offtrust.errors.NeedsMainProcess`,
   and so does any unexpected error; the main process then does that item
-  itself from the start, as it would have without workers;
+  itself from the start, as it would have without workers (after a
+  passphrase prompt was needed, a worker leaves all its other items to the
+  main process at once: they would need one too);
 - holds nothing of the main process's: its copy of the lock file is closed at
   once, and it ends with ``os._exit`` (no handlers, no buffers flushed).
 
@@ -35,7 +37,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, Generic, Literal, TypeVar
 
-from offtrust.errors import OfftrustError
+from offtrust.errors import NeedsMainProcess, OfftrustError
 
 ItemT = TypeVar("ItemT")
 
@@ -152,9 +154,14 @@ def _work(write_fd: int, share: list[tuple[int, Any]], work: Callable[[Any], Any
     """A worker's whole life: answer each item of *share* on *write_fd*, then ``os._exit``."""
     try:
         _enter_worker()
+        given_up = False
         with os.fdopen(write_fd, "wb") as out:
             for index, item in share:
-                out.write(_message(index, item, work))
+                if given_up:
+                    out.write(_encode(index, ("redo", None)))
+                    continue
+                message, given_up = _message(index, item, work)
+                out.write(message)
                 out.flush()
     except BaseException:  # noqa: BLE001, S110 - the main process redoes what is missing
         pass
@@ -162,16 +169,24 @@ def _work(write_fd: int, share: list[tuple[int, Any]], work: Callable[[Any], Any
         os._exit(0)
 
 
-def _message(index: int, item: Any, work: Callable[[Any], Any]) -> bytes:
+def _message(index: int, item: Any, work: Callable[[Any], Any]) -> tuple[bytes, bool]:
+    """Item *index*'s answer, encoded, and whether the worker should give up the rest."""
     answer: tuple[Kind, Any]
+    give_up = False
     try:
         answer = ("ok", work(item))
     except OfftrustError as e:
         answer = ("error", e)
+    except NeedsMainProcess as e:
+        answer, give_up = ("redo", None), e.give_up
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException:  # noqa: BLE001 - NeedsMainProcess, or a bug the main process meets
+    except BaseException:  # noqa: BLE001 - a bug: the main process meets it itself
         answer = ("redo", None)
+    return _encode(index, answer), give_up
+
+
+def _encode(index: int, answer: tuple[Kind, Any]) -> bytes:
     try:
         body = pickle.dumps((index, *answer))
         pickle.loads(body)  # noqa: S301 - proves the main process can read it back

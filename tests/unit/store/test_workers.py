@@ -246,3 +246,18 @@ def test_key_list_reads_half_the_key_files_in_a_worker(
     assert spied == ["ok"]
     assert len(alone) >= 4
     assert shared == alone
+
+
+def test_after_a_prompt_a_worker_leaves_its_other_items_to_the_main_process() -> None:
+    """The passphrase would be needed again (each GUN's key): no wasted work."""
+    source = Passphrases(environ={}, interactive=True, prompt=lambda text: "x")
+
+    def work(item: str) -> str:
+        if item == "needs a prompt":
+            source("targets", "0123456789ab", 0)
+        return item
+
+    items = ["needs a prompt", "b", "c", "d"]  # worker 0 has items 0 and 2, worker 1 has 1 and 3
+    with workers.Rehearsal(items, work, 2) as ahead:
+        answers = [ahead.answer(i) for i in range(4)]
+    assert answers == [("redo", None), ("ok", "b"), ("redo", None), ("ok", "d")]
