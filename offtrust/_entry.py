@@ -1,19 +1,23 @@
-"""``python -m offtrust``: ``key list`` and ``--help`` answered without the command-line framework.
+"""``python -m offtrust``: ``key list``, ``inspect`` and ``--help`` without the command framework.
 
 Importing typer (and its click) costs more start-up time than listing 2,000
-keys. The plainest forms of ``key list``, with the trust directory named, are
-run here directly::
+keys or inspecting 5,000 tags. The plainest forms of these read-only
+commands, with the trust directory named, are run here directly::
 
     offtrust (-d DIR | --trust-dir DIR | --trust-dir=DIR) key list [--json] [--gun G | --gun=G]
+    offtrust (-d DIR | ...) inspect GUN[:TAG] [--pretty]
+    offtrust --help    (piped, at 80 columns: offtrust/_top_help.py)
 
 (``--json`` and ``--gun`` in either order, each at most once). Everything else
-(other commands, other spellings, ``--help``, ``--debug``, shell completion)
-and every failure of these forms goes to :func:`offtrust.cli.main` unchanged,
-so usage errors, error messages and exit statuses are typer's: a failed
-listing has written nothing, and ``key list`` changes nothing, so running it
-again there is safe. The output is written by :mod:`offtrust.cli.keys` with
-the same functions (:func:`key_rows_json`, :func:`key_rows_table`): a test
-runs every form both ways (tests/unit/cli/test_lazy_commands.py).
+(other commands, other spellings, ``--debug``, shell completion), an
+``inspect`` with anything to say on stderr (a problem, staged edits, a
+hidden role), and every failure of these forms goes to
+:func:`offtrust.cli.main` unchanged, so usage errors, error messages and
+exit statuses are typer's: a failed form has written nothing, and these
+commands change nothing, so running them again there is safe. The output is
+written with the same functions as the full path (:func:`key_rows_json`,
+:func:`key_rows_table`, ``offtrust.ops.inspect``'s writers): a test runs
+every form both ways (tests/unit/cli/test_quick_key_list.py).
 
 This module is part of the command layer (it prints); it lives outside
 :mod:`offtrust.cli` because importing that package imports typer.
@@ -39,19 +43,27 @@ def go_escape(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _plain(value: str) -> bool:
+    return bool(value) and not value.startswith("-")
+
+
+def _trust_dir_argv(argv: list[str]) -> tuple[str, list[str]] | None:
+    """The trust directory named first (``-d DIR``, ``--trust-dir DIR|=DIR``) and the rest."""
+    args = list(argv)
+    if len(args) >= 2 and args[0] in ("-d", "--trust-dir") and _plain(args[1]):
+        return args[1], args[2:]
+    if args and args[0].startswith("--trust-dir=") and _plain(args[0][len("--trust-dir=") :]):
+        return args[0][len("--trust-dir=") :], args[1:]
+    return None
+
+
 def key_list_argv(argv: list[str]) -> tuple[str, str | None, bool] | None:
     """(trust directory, GUN or None, --json) of a plain ``key list`` command line, else None."""
-
-    def plain(value: str) -> bool:
-        return bool(value) and not value.startswith("-")
-
-    args = list(argv)
-    if len(args) >= 2 and args[0] in ("-d", "--trust-dir") and plain(args[1]):
-        trust_dir, rest = args[1], args[2:]
-    elif args and args[0].startswith("--trust-dir=") and plain(args[0][len("--trust-dir=") :]):
-        trust_dir, rest = args[0][len("--trust-dir=") :], args[1:]
-    else:
+    plain = _plain
+    found = _trust_dir_argv(argv)
+    if found is None:
         return None
+    trust_dir, rest = found
     if rest[:2] != ["key", "list"]:
         return None
     rest = rest[2:]
@@ -140,6 +152,73 @@ def key_rows_table(rows: list[tuple[Any, ...]]) -> str:
     )
 
 
+def trust_dir_refusal(path: Any) -> tuple[str, str] | None:
+    """Why a command refuses *path* as its trust directory ((message, hint)), or None.
+
+    The one rule for both entries (:func:`offtrust.cli._common.context`):
+    it must exist, and not be a docker config directory.
+    """
+    if not os.path.lexists(path):
+        return (
+            f"no trust directory at {path}",
+            "name it with --trust-dir (-d), $OFFTRUST_TRUST_DIR or $DOCKER_CONFIG",
+        )
+    if (
+        (path / "trust").is_dir()
+        and not (path / "private").exists()
+        and not (path / "tuf").exists()
+    ):
+        return (
+            f"{path} is a docker config directory, not a trust directory",
+            f"use -d {path / 'trust'}",
+        )
+    return None
+
+
+def inspect_argv(argv: list[str]) -> tuple[str, str, bool] | None:
+    """(trust directory, GUN[:TAG], --pretty) of a plain one-GUN ``inspect``, else None."""
+    found = _trust_dir_argv(argv)
+    if found is None:
+        return None
+    trust_dir, rest = found
+    if len(rest) == 2 and rest[0] == "inspect" and _plain(rest[1]):
+        return trust_dir, rest[1], False
+    if len(rest) == 3 and rest[0] == "inspect" and "--pretty" in rest[1:]:
+        reference = rest[1] if rest[2] == "--pretty" else rest[2]
+        return (trust_dir, reference, True) if _plain(reference) else None
+    return None
+
+
+def _run_inspect(trust_dir: str, reference: str, pretty: bool) -> str | None:
+    """The output of ``inspect REFERENCE``, or None when the command line must take typer's path.
+
+    Only a verified GUN with nothing to say on stderr (no problem, no staged
+    edit, no hidden role) is answered here; anything else, and any error, is
+    answered by typer's path, in its words (``inspect`` changes nothing).
+    """
+    from pathlib import Path
+
+    path = Path(trust_dir)
+    if trust_dir_refusal(path) is not None:
+        return None
+    try:
+        from offtrust.model.names import gun_problem
+        from offtrust.ops.context import Context
+        from offtrust.ops.inspect import format_pretty, inspect_gun, json_chunks, split_reference
+
+        gun, tag = split_reference(reference)
+        if gun_problem(gun) is not None:
+            return None
+        seen = inspect_gun(Context.at(path), gun, tag=tag, reference=reference)
+        if seen.staged or seen.hidden or seen.report.problems:
+            return None
+        if pretty:
+            return format_pretty(seen.doc)
+        return "".join(go_escape(chunk) for chunk in json_chunks([seen.doc])) + "\n"
+    except Exception:  # noqa: BLE001 - reported, in typer's words, by the full path
+        return None
+
+
 def _run_key_list(trust_dir: str, gun: str | None, json_: bool) -> str | None:
     """The output of ``key list``, or None when the command line must take typer's path.
 
@@ -149,11 +228,7 @@ def _run_key_list(trust_dir: str, gun: str | None, json_: bool) -> str | None:
     from pathlib import Path
 
     path = Path(trust_dir)
-    if not os.path.lexists(path) or (
-        (path / "trust").is_dir()
-        and not (path / "private").exists()
-        and not (path / "tuf").exists()
-    ):
+    if trust_dir_refusal(path) is not None:
         return None  # context() refuses it: its message is typer's path's
     try:
         from offtrust.ops.context import Context
@@ -204,14 +279,14 @@ def quick(argv: list[str]) -> bool:
     if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
         return False  # shell completion: click's business
     text = quick_help(argv)
-    if text is not None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return True
-    form = key_list_argv(argv)
-    if form is None:
-        return False
-    text = _run_key_list(*form)
+    if text is None:
+        form = key_list_argv(argv)
+        if form is not None:
+            text = _run_key_list(*form)
+    if text is None:
+        seen = inspect_argv(argv)
+        if seen is not None:
+            text = _run_inspect(*seen)
     if text is None:
         return False
     sys.stdout.write(text)

@@ -71,27 +71,17 @@ def context(ctx: typer.Context, *, required: bool = True) -> Any:
         NotFoundError: no trust directory there (exit 2, not an empty success),
             with a hint when the path is a docker config directory.
     """
+    from offtrust._entry import trust_dir_refusal
     from offtrust.errors import NotFoundError
     from offtrust.ops.context import Context
 
     obj = ctx.find_root().obj or {}
     path = Path(obj.get("trust_dir") or default_trust_dir())
     if required and not obj.get("may_create"):
-        if not os.path.lexists(path):
-            raise NotFoundError(
-                f"no trust directory at {path}",
-                hint="name it with --trust-dir (-d), $OFFTRUST_TRUST_DIR or $DOCKER_CONFIG",
-            )
-        looks_like_docker_config = (
-            (path / "trust").is_dir()
-            and not (path / "private").exists()
-            and not (path / "tuf").exists()
-        )
-        if looks_like_docker_config:
-            raise NotFoundError(
-                f"{path} is a docker config directory, not a trust directory",
-                hint=f"use -d {path / 'trust'}",
-            )
+        refused = trust_dir_refusal(path)
+        if refused is not None:
+            message, hint = refused
+            raise NotFoundError(message, hint=hint)
     return Context.at(path)
 
 

@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from builders import copy_example, ed25519_key
+from builders import REPOSITORY_PASSPHRASE, copy_example, ed25519_key
 
 from offtrust import crypto
 from offtrust._entry import key_list_argv
@@ -218,3 +218,52 @@ def test_another_width_is_left_to_click(tmp_path: Path, monkeypatch: pytest.Monk
     assert rc == 0
     assert "typer" in modules
     assert max(len(line) for line in out.splitlines()) > 80
+
+
+# -- inspect -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    return copy_example(tmp_path / "example")
+
+
+@pytest.mark.parametrize(
+    ("argv", "quick"),
+    [
+        (["inspect", "example.com/app"], True),
+        (["inspect", "example.com/app", "--pretty"], True),
+        (["inspect", "--pretty", "example.com/tools"], True),
+        (["inspect", "example.com/app:v1"], True),
+        (["inspect", "example.com/app:nosuchtag"], True),
+        (["inspect", "example.com/nosuch"], False),  # an error: typer's words
+        (["inspect", "Example.com/app"], False),  # an invalid GUN
+        (["inspect", "example.com/app", "example.com/tools"], False),  # several GUNs
+        (["inspect", "--all"], False),
+    ],
+)
+def test_inspect_answers_as_typer_answers_it(
+    example: Path, tmp_path: Path, argv: list[str], quick: bool
+) -> None:
+    argv = ["-d", str(example), *argv]
+    out, err, rc, modules = _quick(argv, tmp_path)
+    assert (out, err, rc) == _run(FULL, argv, tmp_path)
+    assert ("typer" not in modules) is quick
+
+
+def test_inspect_of_a_gun_with_something_to_say_takes_the_full_path(
+    example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staged edits, a verification problem or a hidden role are typer's path's to report."""
+    monkeypatch.setenv("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", REPOSITORY_PASSPHRASE)
+    staged = _run(FULL, ["-d", str(example), "target", "add", "example.com/app:v9", "--digest",
+                         "sha256:" + "ab" * 32, "--size", "9"], tmp_path)  # fmt: skip
+    assert staged[2] == 0, staged[1]
+    releases = example / "tuf" / "example.com" / "tools" / "metadata" / "targets" / "releases.json"
+    releases.write_bytes(releases.read_bytes().replace(b'"version":', b'"version": ', 1))
+    for gun in ("example.com/app", "example.com/tools"):
+        argv = ["-d", str(example), "inspect", gun]
+        out, err, rc, modules = _quick(argv, tmp_path)
+        assert (out, err, rc) == _run(FULL, argv, tmp_path)
+        assert err
+        assert "typer" in modules
