@@ -169,7 +169,8 @@ def stage(
     c = context(ctx)
     names = None if all_guns or not guns else resolve_guns(ctx, guns, False)
     notes: list[str] = []
-    data, packed = build_bundle(c, names, warnings=notes)
+    fingerprints: dict[str, str | None] = {}
+    data, packed = build_bundle(c, names, warnings=notes, fingerprints=fingerprints)
     for note in notes:
         # A role still gathering signatures: name the bundle just written.
         warn(note if to_stdout else note.replace("bundle sign BUNDLE", f"bundle sign {output}"))
@@ -178,13 +179,13 @@ def stage(
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
-        record_bundled(c, packed, data)
+        record_bundled(c, packed, data, fingerprints)
         sys.stdout.buffer.flush()
         info(f"staged {len(packed)} GUN(s) to standard output: {', '.join(packed)}")
         info(f"sha256:{digest}  -")
         return
     write_output(target, data, mode=0o644)
-    record_bundled(c, packed, data)
+    record_bundled(c, packed, data, fingerprints)
     info(f"staged {len(packed)} GUN(s) into {output}: {', '.join(packed)}")
     typer.echo(f"sha256:{digest}  {output}")
 

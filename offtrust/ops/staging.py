@@ -213,12 +213,18 @@ def _check_base(
 
 
 def build_bundle(
-    ctx: Context, guns: list[str] | None = None, *, warnings: list[str] | None = None
+    ctx: Context,
+    guns: list[str] | None = None,
+    *,
+    warnings: list[str] | None = None,
+    fingerprints: dict[str, str | None] | None = None,
 ) -> tuple[bytes, list[str]]:
     """Pack the staged edits of *guns* (default: every staged GUN) into bundle bytes.
 
     Many GUNs are read and verified ahead by worker processes
     (:mod:`offtrust.store.workers`; the work only reads); the result is the same.
+    *fingerprints* receives each packed GUN's staged fingerprint, taken while
+    packing it, for :func:`record_bundled`.
 
     Returns:
         The bundle bytes and the GUNs packed.
@@ -238,8 +244,10 @@ def build_bundle(
             hint="edit something first, e.g. `offtrust signer add`",
         )
 
-    def pack(gun: str) -> tuple[Any, list[str]]:
-        return _bundle_entry(ctx, gun, listed.get(gun))
+    def pack(gun: str) -> tuple[Any, list[str], str | None]:
+        entry, notes = _bundle_entry(ctx, gun, listed.get(gun))
+        wanted = fingerprints is not None
+        return entry, notes, ctx.repos.staged_fingerprint(gun, packed=True) if wanted else None
 
     entries = []
     count = workers.worker_count(len(names)) if len(set(names)) == len(names) else 0
@@ -251,7 +259,9 @@ def build_bundle(
                 kind, answer = ahead.answer(index)
             if kind == "error" and isinstance(answer, OfftrustError):
                 raise answer
-            entry, notes = answer if kind == "ok" else pack(gun)
+            entry, notes, fingerprint = answer if kind == "ok" else pack(gun)
+            if fingerprints is not None:
+                fingerprints[gun] = fingerprint
             if warnings is not None:
                 warnings.extend(f"{gun}: {note}" for note in notes)
             entries.append(entry)
@@ -316,12 +326,18 @@ def _bundle_entry(ctx: Context, gun: str, files: dict[str, Any] | None) -> tuple
     return entry, notes
 
 
-def record_bundled(ctx: Context, guns: list[str], data: bytes) -> None:
+def record_bundled(
+    ctx: Context,
+    guns: list[str],
+    data: bytes,
+    fingerprints: dict[str, str | None] | None = None,
+) -> None:
     """Best effort: note which bundle each GUN's staged state went into, for ``doctor``.
 
     Called once the bundle is written (a bundle that was never written is not
     recorded, so a failed ``stage`` changes nothing). A trust directory that
-    cannot be written (a read-only copy) still stages.
+    cannot be written (a read-only copy) still stages. *fingerprints*: the
+    staged fingerprints :func:`build_bundle` took under the same lock.
     """
     import hashlib
 
@@ -331,6 +347,7 @@ def record_bundled(ctx: Context, guns: list[str], data: bytes) -> None:
     repos = ctx.repos
     for gun in guns:
         try:
-            repos.record_bundled(gun, digest, packed=True)
+            known = (fingerprints or {}).get(gun)
+            repos.record_bundled(gun, digest, packed=True, fingerprint=known)
         except OfftrustError:
             continue

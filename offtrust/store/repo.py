@@ -745,15 +745,24 @@ class RepoStore:
                 seen = True
         return digest.hexdigest() if seen else None
 
-    def record_bundled(self, gun: str, bundle_sha256: str, *, packed: bool = False) -> None:
+    def record_bundled(
+        self,
+        gun: str,
+        bundle_sha256: str,
+        *,
+        packed: bool = False,
+        fingerprint: str | None = None,
+    ) -> None:
         """Record that the current staged state of *gun* went into bundle *bundle_sha256*.
 
-        *packed*: the state was just packed (under the same lock), as ``stage`` does.
+        *packed*: the state was just packed (under the same lock), as ``stage``
+        does; *fingerprint*: its :meth:`staged_fingerprint`, taken then.
 
         Raises:
             StoreError: it cannot be written.
         """
-        fingerprint = self.staged_fingerprint(gun, packed=packed)
+        if fingerprint is None:
+            fingerprint = self.staged_fingerprint(gun, packed=packed)
         if fingerprint is None:
             return
         doc = {"bundle_sha256": bundle_sha256, "staged": fingerprint}
