@@ -37,9 +37,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builders import sign_metadata
+
+if TYPE_CHECKING:
+    from builders import RepoBuilder
 
 from offtrust import crypto
 from offtrust.crypto import PrivateKey
@@ -691,3 +694,43 @@ def _targets_roles(lookup: Callable[[str], bytes | None]) -> list[str]:
 
 def _is_a_notary_api(fake: FakeNotary) -> NotaryAPI:
     return fake  # mypy checks here that FakeNotary implements the interface
+
+
+# -- serving test repositories ------------------------------------------------------------
+
+
+def signed_by(signed: Any, *keys: tuple[str, PrivateKey]) -> bytes:
+    """*signed* signed with *keys* ((key ID, private key) pairs), as bytes."""
+    data: bytes = sign_metadata(signed, list(keys)).to_bytes()
+    return data
+
+
+def host(
+    fake: FakeNotary,
+    gun: str = "example.com/hosted",
+    *,
+    delegations: tuple[str, ...] = ("targets/releases",),
+    expired: tuple[str, ...] = (),
+    with_files: bool = True,
+) -> RepoBuilder:
+    """Make *fake* serve a RepoBuilder repository (server-held timestamp and snapshot keys).
+
+    Every delegation holds one tag, ``v1`` (or has no document, without
+    *with_files*); those in *expired* expired a day ago.
+    """
+    from builders import EXAMPLE_NOW, RepoBuilder, delegation_key
+
+    repo = RepoBuilder(gun=gun, now=EXAMPLE_NOW)
+    for n, name in enumerate(delegations, start=1):
+        repo.add_delegation(name, [delegation_key(n)], with_file=with_files)
+        if with_files:
+            repo.add_target(name, "v1")
+    for name in expired:
+        repo.expire(name, EXAMPLE_NOW - timedelta(days=1))
+    state = repo.build()
+    fake.host(
+        gun,
+        {role: md.to_bytes() for role, md in state.roles.items()},
+        keys=[repo.keys[TIMESTAMP], repo.keys[SNAPSHOT]],
+    )
+    return repo

@@ -32,9 +32,8 @@ from builders import (
     read_tree,
     root_certificate,
     root_key,
-    sign_metadata,
 )
-from fakes.fake_notary import FakeNotary
+from fakes.fake_notary import FakeNotary, host, signed_by
 
 from offtrust import crypto
 from offtrust.bundle import read_bundle
@@ -83,26 +82,6 @@ def empty(tmp_path: Path, fake: FakeNotary) -> Context:
 @pytest.fixture
 def ctx(tmp_path: Path, fake: FakeNotary) -> Context:
     return Context(TrustDir(copy_example(tmp_path / "trust")), clock=lambda: fake.now)
-
-
-def signed_by(signed: Any, *keys: tuple[str, PrivateKey]) -> bytes:
-    data: bytes = sign_metadata(signed, list(keys)).to_bytes()
-    return data
-
-
-def host(fake: FakeNotary) -> RepoBuilder:
-    """The fake serves a repository with targets/releases (tag v1); it holds the
-    timestamp and snapshot keys."""
-    repo = RepoBuilder(gun=HOSTED, now=EXAMPLE_NOW)
-    repo.add_delegation(RELEASES, [delegation_key(1)])
-    repo.add_target(RELEASES, "v1")
-    state = repo.build()
-    fake.host(
-        HOSTED,
-        {role: md.to_bytes() for role, md in state.roles.items()},
-        keys=[repo.keys[TIMESTAMP], repo.keys[SNAPSHOT]],
-    )
-    return repo
 
 
 def publish_role(fake: FakeNotary, repo: RepoBuilder, role: str, tag: str) -> bytes:

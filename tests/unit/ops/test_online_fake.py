@@ -23,13 +23,11 @@ from builders import (
     EXAMPLE_NOW,
     RepoBuilder,
     copy_example,
-    delegation_key,
     read_tree,
     root_certificate,
     root_key,
-    sign_metadata,
 )
-from fakes.fake_notary import FakeNotary
+from fakes.fake_notary import FakeNotary, host, signed_by
 
 from offtrust import crypto
 from offtrust.bundle import BundleGUN, read_bundle, write_bundle
@@ -79,39 +77,6 @@ def empty(tmp_path: Path, fake: FakeNotary) -> Context:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def host(
-    fake: FakeNotary,
-    gun: str = HOSTED,
-    *,
-    delegations: tuple[str, ...] = (RELEASES,),
-    expired: tuple[str, ...] = (),
-    with_files: bool = True,
-) -> RepoBuilder:
-    """Make *fake* serve a RepoBuilder repository (server-held timestamp and snapshot keys).
-
-    Every delegation holds one tag, ``v1`` (or has no document, without
-    *with_files*); those in *expired* expired a day ago.
-    """
-    repo = RepoBuilder(gun=gun, now=EXAMPLE_NOW)
-    for n, name in enumerate(delegations, start=1):
-        repo.add_delegation(name, [delegation_key(n)], with_file=with_files)
-        if with_files:
-            repo.add_target(name, "v1")
-    for name in expired:
-        repo.expire(name, EXAMPLE_NOW - timedelta(days=1))
-    state = repo.build()
-    fake.host(
-        gun,
-        {role: md.to_bytes() for role, md in state.roles.items()},
-        keys=[repo.keys[TIMESTAMP], repo.keys[SNAPSHOT]],
-    )
-    return repo
-
-
-def signed_by(signed: Any, *keys: tuple[str, PrivateKey]) -> bytes:
-    return sign_metadata(signed, list(keys)).to_bytes()
 
 
 def move_targets_on(fake: FakeNotary, repo: RepoBuilder, tag: str) -> None:
