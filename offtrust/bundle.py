@@ -37,7 +37,7 @@ from offtrust.errors import BundleError, InvalidMetadataError
 from offtrust.model.canonical import has_lone_surrogate
 from offtrust.model.metadata import ROOT
 from offtrust.model.names import gun_problem, is_valid_role
-from offtrust.schema import validate
+from offtrust.schema import loads_fast, validate
 
 __all__ = [
     "FORMAT",
@@ -47,7 +47,10 @@ __all__ = [
     "Bundle",
     "BundleFile",
     "BundleGUN",
+    "PackedGUN",
+    "manifest_json",
     "member_name",
+    "pack_gun",
     "read_bundle",
     "write_bundle",
 ]
@@ -149,11 +152,75 @@ def trusted_root_member(gun: str) -> str:
     return f"{gun}/{TRUSTED_ROOT_MEMBER}"
 
 
-def write_bundle(guns: Iterable[BundleGUN]) -> bytes:
+@dataclass(frozen=True)
+class PackedGUN:
+    """One GUN made ready for :func:`write_bundle` by :func:`pack_gun`.
+
+    Packing is the per-GUN part of writing a bundle (the checks, digests and
+    archive members), so that it can be done for many GUNs apart (in worker
+    processes) and only assembled at the end.
+
+    Attributes:
+        gun: The GUN.
+        entry: Its entry in the manifest's ``guns``.
+        members: Its archive members: name, then header and padded content.
+    """
+
+    gun: str
+    entry: dict[str, Any]
+    members: tuple[tuple[str, bytes], ...]
+
+
+def pack_gun(entry: BundleGUN) -> PackedGUN:
+    """Check one GUN and make its manifest entry and archive members.
+
+    Raises:
+        BundleError: a ``files`` key that differs from its file's role, or a
+            version that differs from the file's ``signed.version``.
+    """
+    where = "bundle to write"
+    gun = entry.gun
+    files: dict[str, Any] = {}
+    members: list[tuple[str, bytes]] = []
+    for role, file in entry.files.items():
+        if file.role != role:
+            raise BundleError(f"{where}: GUN {gun!r}: file {role!r} holds role {file.role!r}")
+        name = member_name(gun, role)
+        _check_signed_version(file.data, file.version, where=f"{where}: member {name!r}")
+        files[role] = {
+            "sha256": hashlib.sha256(file.data).hexdigest(),
+            "length": len(file.data),
+            "version": file.version,
+            "upload": file.upload,
+        }
+        members.append((name, _member_bytes(name, file.data)))
+    trusted: dict[str, Any] | None = None
+    if entry.trusted_root is not None:
+        name = trusted_root_member(gun)
+        data = entry.trusted_root
+        trusted = {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "length": len(data),
+            "version": _signed_version(data, where=f"{where}: member {name!r}"),
+        }
+        members.append((name, _member_bytes(name, data)))
+    manifest_entry: dict[str, Any] = {
+        "base": dict(entry.base),
+        "new_gun": entry.new_gun,
+        "trusted_root": trusted,
+        "files": files,
+    }
+    if entry.delete:
+        manifest_entry["delete"] = True
+    return PackedGUN(gun, manifest_entry, tuple(members))
+
+
+def write_bundle(guns: Iterable[BundleGUN | PackedGUN]) -> bytes:
     """Pack *guns* into bundle bytes, deterministically.
 
     Args:
-        guns: The GUNs to pack, in any order; each at most once.
+        guns: The GUNs to pack, in any order; each at most once; each as it
+            is, or already packed by :func:`pack_gun`.
 
     Returns:
         The bundle: the same GUNs always give the same bytes.
@@ -166,56 +233,23 @@ def write_bundle(guns: Iterable[BundleGUN]) -> bytes:
             member name, or a bundle over :data:`MAX_BUNDLE_SIZE`.
     """
     where = "bundle to write"
-    by_name: dict[str, BundleGUN] = {}
-    for entry in guns:
-        if entry.gun in by_name:
-            raise BundleError(f"{where}: GUN {entry.gun!r} is listed twice")
-        by_name[entry.gun] = entry
+    by_name: dict[str, PackedGUN] = {}
+    for given in guns:
+        if given.gun in by_name:
+            raise BundleError(f"{where}: GUN {given.gun!r} is listed twice")
+        by_name[given.gun] = given if isinstance(given, PackedGUN) else pack_gun(given)
 
-    manifest_guns: dict[str, Any] = {}
-    contents: dict[str, bytes] = {}
-    for gun, entry in by_name.items():
-        files: dict[str, Any] = {}
-        for role, file in entry.files.items():
-            if file.role != role:
-                raise BundleError(f"{where}: GUN {gun!r}: file {role!r} holds role {file.role!r}")
-            name = member_name(gun, role)
-            _check_signed_version(file.data, file.version, where=f"{where}: member {name!r}")
-            files[role] = {
-                "sha256": hashlib.sha256(file.data).hexdigest(),
-                "length": len(file.data),
-                "version": file.version,
-                "upload": file.upload,
-            }
-            contents[name] = file.data
-        trusted: dict[str, Any] | None = None
-        if entry.trusted_root is not None:
-            name = trusted_root_member(gun)
-            data = entry.trusted_root
-            trusted = {
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "length": len(data),
-                "version": _signed_version(data, where=f"{where}: member {name!r}"),
-            }
-            contents[name] = data
-        manifest_guns[gun] = {
-            "base": dict(entry.base),
-            "new_gun": entry.new_gun,
-            "trusted_root": trusted,
-            "files": files,
-        }
-        if entry.delete:
-            manifest_guns[gun]["delete"] = True
-    deletes = any(entry.delete for entry in by_name.values())
+    manifest_guns = {gun: packed.entry for gun, packed in by_name.items()}
+    members = {name: part for packed in by_name.values() for name, part in packed.members}
+    deletes = any(entry.get("delete") for entry in manifest_guns.values())
     version = FORMAT_VERSION_DELETE if deletes else FORMAT_VERSION
     manifest = {"format": FORMAT, "format_version": version, "guns": manifest_guns}
     # The same checks as on reading, so that nothing written is refused later;
     # they also catch two files that would share one member name.
     _check_manifest(manifest, where=f"{where}: {MANIFEST_NAME}")
 
-    manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    parts = [_member_bytes(MANIFEST_NAME, manifest_bytes)]
-    parts.extend(_member_bytes(name, contents[name]) for name in sorted(contents))
+    parts = [_member_bytes(MANIFEST_NAME, manifest_json(manifest))]
+    parts.extend(members[name] for name in sorted(members))
     archive = b"".join(parts) + b"\0" * _END_OF_ARCHIVE
     archive += b"\0" * (-len(archive) % tarfile.RECORDSIZE)
     if len(archive) > MAX_BUNDLE_SIZE:
@@ -223,6 +257,26 @@ def write_bundle(guns: Iterable[BundleGUN]) -> bytes:
             f"{where}: {len(archive)} bytes is over the limit of {MAX_BUNDLE_SIZE} bytes"
         )
     return archive
+
+
+def manifest_json(manifest: dict[str, Any]) -> bytes:
+    """``manifest.json``'s bytes: ``json.dumps(manifest, indent=2, sort_keys=True)`` and a newline.
+
+    orjson writes the same bytes much faster whenever they are plain ASCII
+    (it writes other characters unescaped, where ``json.dumps`` escapes them
+    as ``\\uXXXX``); anything else goes the exact way.
+    """
+    try:
+        import orjson
+
+        fast: bytes | None = orjson.dumps(
+            manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+        )
+    except (ImportError, TypeError):
+        fast = None
+    if fast is not None and fast.isascii():
+        return fast + b"\n"
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def read_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
@@ -572,8 +626,10 @@ def _check_signed_version(data: bytes, version: int, *, where: str) -> None:
 
 def _signed_version(data: bytes, *, where: str) -> int:
     """The ``signed.version`` of metadata bytes."""
+    parsed, document = loads_fast(data)
     try:
-        document = json.loads(data.decode("utf-8"))
+        if not parsed:
+            document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise BundleError(f"{where}: not a JSON metadata document: {_one_line(e)}") from e
     except ValueError as e:

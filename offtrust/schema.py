@@ -41,7 +41,7 @@ from offtrust.model.canonical import has_lone_surrogate
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["parse_and_validate", "preload", "validate"]
+__all__ = ["loads_fast", "parse_and_validate", "preload", "validate"]
 
 # The ``$id`` of schemas/common.json; no request is ever made to it.
 _COMMON_URI = "https://offtrust.invalid/schemas/common.json"
@@ -390,6 +390,14 @@ def _parse_fast(data: bytes) -> tuple[bool, Any]:
         return True, _orjson_loads(data)
     except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
         return False, None
+
+
+def loads_fast(data: bytes) -> tuple[bool, Any]:
+    """``(True, json.loads(data))`` computed fast when that is certain, else ``(False, None)``.
+
+    For callers with their own exact path (and messages) to fall back to.
+    """
+    return _parse_fast(data)
 
 
 def _parse(data: bytes, *, source: str) -> Any:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from offtrust.errors import ConflictError, NotFoundError, OfftrustError, VerificationError
 from offtrust.model.metadata import ROOT, TIMESTAMP, Metadata
 from offtrust.model.repository import RepoState
 from offtrust.ops.context import Context
 from offtrust.ops.verify import check_publishable, verify_state
+
+if TYPE_CHECKING:
+    from offtrust.store.repo import RepoStore
 
 
 def staged_guns(ctx: Context) -> list[str]:
@@ -233,23 +236,27 @@ def build_bundle(
         NotFoundError: nothing is staged.
         VerificationError: a GUN's staged chain does not verify (the first in order).
     """
-    from offtrust.bundle import write_bundle
+    from offtrust.bundle import pack_gun, write_bundle
     from offtrust.store import workers
 
-    listed = {} if guns else _staged_files_by_gun(ctx)
-    names = guns if guns else sorted({*listed, *deleted_guns(ctx)})
+    every = not guns
+    names = guns if guns else sorted({*ctx.trust.staged_guns(), *deleted_guns(ctx)})
     if not names:
-        raise NotFoundError(
-            "nothing is staged (edits already published are retired)",
-            hint="edit something first, e.g. `offtrust signer add`",
-        )
+        raise NotFoundError(_NOTHING_STAGED, hint=_NOTHING_STAGED_HINT)
 
-    def pack(gun: str) -> tuple[Any, list[str], str | None]:
-        entry, notes = _bundle_entry(ctx, gun, listed.get(gun))
-        wanted = fingerprints is not None
-        return entry, notes, ctx.repos.staged_fingerprint(gun, packed=True) if wanted else None
+    def pack(gun: str) -> tuple[Any, list[str], str | None] | None:
+        # Read-only under the lock: each GUN's retire rule is worked out once.
+        with ctx.repos.remembering() as repos:
+            files = repos.staged_files(gun) if every else None
+            if every and not files and repos.deletion(gun) is None:
+                return None  # its staged edits are all published (retired): nothing to pack
+            entry, notes = _bundle_entry(ctx, gun, files, repos)
+            wanted = fingerprints is not None
+            fingerprint = repos.staged_fingerprint(gun, packed=True) if wanted else None
+        return pack_gun(entry), notes, fingerprint
 
     entries = []
+    packed: list[str] = []
     count = workers.worker_count(len(names)) if len(set(names)) == len(names) else 0
     with workers.Rehearsal(names, pack, count) if count else contextlib.nullcontext() as ahead:
         for index, gun in enumerate(names):
@@ -259,16 +266,28 @@ def build_bundle(
                 kind, answer = ahead.answer(index)
             if kind == "error" and isinstance(answer, OfftrustError):
                 raise answer
-            entry, notes, fingerprint = answer if kind == "ok" else pack(gun)
+            result = answer if kind == "ok" else pack(gun)
+            if result is None:
+                continue
+            entry, notes, fingerprint = result
             if fingerprints is not None:
                 fingerprints[gun] = fingerprint
             if warnings is not None:
                 warnings.extend(f"{gun}: {note}" for note in notes)
             entries.append(entry)
-    return write_bundle(entries), list(names)
+            packed.append(gun)
+    if not entries:
+        raise NotFoundError(_NOTHING_STAGED, hint=_NOTHING_STAGED_HINT)
+    return write_bundle(entries), packed
 
 
-def _bundle_entry(ctx: Context, gun: str, files: dict[str, Any] | None) -> tuple[Any, list[str]]:
+_NOTHING_STAGED = "nothing is staged (edits already published are retired)"
+_NOTHING_STAGED_HINT = "edit something first, e.g. `offtrust signer add`"
+
+
+def _bundle_entry(
+    ctx: Context, gun: str, files: dict[str, Any] | None, repos: RepoStore | None = None
+) -> tuple[Any, list[str]]:
     """One GUN of a bundle, and the warnings of packing it; *files*: its staged files if known.
 
     Raises:
@@ -276,7 +295,8 @@ def _bundle_entry(ctx: Context, gun: str, files: dict[str, Any] | None) -> tuple
     """
     from offtrust.bundle import BundleFile, BundleGUN
 
-    repos = ctx.repos
+    if repos is None:
+        repos = ctx.repos
     if files is None:
         files = repos.staged_files(gun)
     deletion = repos.deletion(gun)
@@ -341,13 +361,15 @@ def record_bundled(
     """
     import hashlib
 
-    from offtrust.errors import OfftrustError
-
-    digest = hashlib.sha256(data).hexdigest()
     repos = ctx.repos
+    taken: dict[str, str | None] = {}
     for gun in guns:
-        try:
-            known = (fingerprints or {}).get(gun)
-            repos.record_bundled(gun, digest, packed=True, fingerprint=known)
-        except OfftrustError:
+        if fingerprints is not None and gun in fingerprints:
+            taken[gun] = fingerprints[gun]
             continue
+        try:
+            taken[gun] = repos.staged_fingerprint(gun, packed=True)
+        except OfftrustError:
+            taken[gun] = None
+    with contextlib.suppress(OfftrustError):
+        repos.record_bundled(hashlib.sha256(data).hexdigest(), taken)

@@ -395,13 +395,19 @@ class Dir:
             chunks: list[bytes] = []
             total = 0
             while True:
-                chunk = os.read(fd, min(limit + 1 - total, max(_CHUNK, now.st_size + 1 - total)))
+                # The size fstat gave, and one byte more to see the end; a file
+                # growing meanwhile is read on in chunks, bounded by the limit.
+                wanted = now.st_size + 1 - total if total <= now.st_size else _CHUNK
+                wanted = min(limit + 1 - total, wanted)
+                chunk = os.read(fd, wanted)
                 if not chunk:
                     break
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > limit:
                     raise self._too_big(name, limit)
+                if len(chunk) < wanted:
+                    break  # a short read of a regular file is its end
         except OSError as e:
             raise UnreadableInputError(f"{self.where(name)}: cannot read: {e.strerror or e}") from e
         finally:
@@ -818,6 +824,23 @@ def current_generation(parent: Dir) -> str | None:
         return CURRENT
     olds = _olds(parent)
     return olds[0] if olds else None
+
+
+def open_generation(parent: Dir) -> Dir | None:
+    """The committed metadata directory of *parent*, opened: :func:`current_generation`'s.
+
+    ``metadata`` is opened at once (without a link followed); only when it is
+    missing are the ``.old+`` directories looked for.
+
+    Raises:
+        UnreadableInputError: ``metadata`` is a link or not a directory.
+        StoreError: it cannot be opened.
+    """
+    found = parent.open_dir(CURRENT)
+    if found is not None:
+        return found
+    olds = _olds(parent)
+    return parent.open_dir(olds[0]) if olds else None
 
 
 def _olds(parent: Dir) -> list[str]:

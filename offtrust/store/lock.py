@@ -66,9 +66,22 @@ _held: dict[str, _Held] = {}
 _ATTEMPTS = 20
 
 
+#: This process's ID (a system call each time otherwise; made again in a forked child).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 def _key(trust: TrustDir) -> str:
     # A forked child inherits the parent's registry, not its lock.
-    return f"{os.getpid()}:{trust.root}"
+    return f"{_pid}:{trust.root}"
 
 
 @contextlib.contextmanager

@@ -35,7 +35,15 @@ from offtrust.model.metadata import ROOT, SNAPSHOT, TARGETS, TIMESTAMP, Metadata
 from offtrust.model.repository import RepoState
 from offtrust.model.roles import is_delegation
 from offtrust.store import _fs
-from offtrust.store.layout import SERVER, STAGED, TUF, TrustDir, check_role_path, gun_parts
+from offtrust.store.layout import (
+    OFFTRUST,
+    SERVER,
+    STAGED,
+    TUF,
+    TrustDir,
+    check_role_path,
+    gun_parts,
+)
 from offtrust.store.lock import forget_under, open_under
 
 #: One durability barrier for the edits of many GUNs (see :class:`offtrust.store._fs.Barrier`).
@@ -48,8 +56,12 @@ STATE_FILE = "state.json"
 #: staged generation: ``staged/<gun>/deletion.json``. A directory holding only
 #: it is not a GUN (no ``metadata``), so a deleted GUN is gone from every listing.
 DELETION_FILE = "deletion.json"
-#: Which staged state ``stage`` last packed, and into which bundle (for ``doctor``):
-#: ``staged/<gun>/bundled.json``.
+#: Which staged state ``stage`` last packed for each GUN, and into which bundle
+#: (for ``doctor``): ``offtrust/bundled.json``, ``{"guns": {GUN: {"bundle_sha256":
+#: ..., "staged": fingerprint}}}``.
+BUNDLED_INDEX = "bundled.json"
+#: Where earlier offtrust kept each GUN's record: ``staged/<gun>/bundled.json``
+#: (removed wherever the staged layer changes).
 BUNDLED_FILE = "bundled.json"
 
 
@@ -228,6 +240,37 @@ class RepoStore:
 
     def __init__(self, trust: TrustDir) -> None:
         self.trust = trust
+        self._bundled: dict[str, dict[str, str]] | None = None
+        # GUN -> the retire rule's answer, within :meth:`remembering` only.
+        self._retired_memo: dict[str, bool] | None = None
+
+    @contextlib.contextmanager
+    def remembering(self) -> Iterator[RepoStore]:
+        """Within the block, work out each GUN's retire rule once (it reads both layers).
+
+        For read-only work under the lock (``stage`` packing a GUN): nothing
+        may change the staged or published layers meanwhile. A write through
+        this store forgets what was worked out, to be safe.
+        """
+        outer, self._retired_memo = self._retired_memo, {}
+        try:
+            yield self
+        finally:
+            self._retired_memo = outer
+
+    def _retired(self, gun: str, published: _fs.Dir | None, staged: _fs.Dir) -> bool:
+        """:func:`_is_published` on *gun*'s open generations (once in :meth:`remembering`)."""
+        memo = self._retired_memo
+        if memo is None:
+            return _is_published(self, published, staged)
+        if gun not in memo:
+            memo[gun] = _is_published(self, published, staged)
+        return memo[gun]
+
+    def _forget(self) -> None:
+        """A layer is about to change: nothing worked out about it holds any more."""
+        if self._retired_memo:
+            self._retired_memo.clear()
 
     # -- opening ------------------------------------------------------------
 
@@ -247,11 +290,7 @@ class RepoStore:
 
             raise NeedsMainProcess(f"{gun} is read again after its staged write")
         with self._gun_dir(base, gun) as parent:
-            name = None if parent is None else _fs.current_generation(parent)
-            if parent is None or name is None:
-                yield None
-                return
-            generation = parent.open_dir(name)
+            generation = None if parent is None else _fs.open_generation(parent)
         if generation is None:
             yield None
             return
@@ -262,7 +301,10 @@ class RepoStore:
     def _read(generation: _fs.Dir, relpath: str) -> tuple[bytes, str] | None:
         """The bytes and the printable path of file *relpath* in *generation*, or None."""
         head, _, leaf = relpath.rpartition("/")
-        directory = generation.walk(head.split("/") if head else ())
+        if not head:
+            data = generation.read(leaf, _fs.METADATA_LIMIT)
+            return None if data is None else (data, generation.where(leaf))
+        directory = generation.walk(head.split("/"))
         if directory is None:
             return None
         with directory:
@@ -304,7 +346,7 @@ class RepoStore:
         with contextlib.ExitStack() as stack:
             pub_dir = stack.enter_context(self._generation(TUF, gun))
             stg_dir = stack.enter_context(self._generation(STAGED, gun)) if staged else None
-            if stg_dir is not None and _is_published(self, pub_dir, stg_dir):
+            if stg_dir is not None and self._retired(gun, pub_dir, stg_dir):
                 stg_dir = None  # retired: every staged file is on the published side
             if pub_dir is None and stg_dir is None:
                 raise NotFoundError(
@@ -407,14 +449,11 @@ class RepoStore:
         """
         found: tuple[bytes, str] | None = None
         with self._gun_dir(STAGED, gun) as parent:
-            name = None if parent is None else _fs.current_generation(parent)
-            if parent is None or name is None:
-                return None
-            generation = parent.open_dir(name)
-            if generation is None:
+            generation = None if parent is None else _fs.open_generation(parent)
+            if parent is None or generation is None:
                 return None
             with generation, self._generation(TUF, gun) as published:
-                if _is_published(self, published, generation):
+                if self._retired(gun, published, generation):
                     return None
                 data = generation.read(STATE_FILE, _fs.METADATA_LIMIT)
                 if data is not None:
@@ -445,7 +484,7 @@ class RepoStore:
             if generation is None:
                 return out
             with self._generation(TUF, gun) as published:
-                if _is_published(self, published, generation):
+                if self._retired(gun, published, generation):
                     return out
             # The metadata directory, or the .old+ an interrupted switch left.
             directory = self.trust.path / generation.label
@@ -471,7 +510,7 @@ class RepoStore:
             UnreadableInputError: a link or special file is in the way.
         """
         with self._generation(STAGED, gun) as staged, self._generation(TUF, gun) as published:
-            return staged is not None and _is_published(self, published, staged)
+            return staged is not None and self._retired(gun, published, staged)
 
     def retire(self, gun: str) -> bool:
         """Drop the staged layer of *gun* when it is all published (one rename); True if it was.
@@ -531,6 +570,7 @@ class RepoStore:
         drop: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Switch in a new generation of *gun* under *base*: *files* over the kept current ones."""
+        self._forget()
         try:
             with self._gun_dir(base, gun, create=True) as parent:
                 assert parent is not None
@@ -572,6 +612,7 @@ class RepoStore:
             UnreadableInputError: a link or special file is in the way (nothing is changed).
             StoreError: the staged generation cannot be removed.
         """
+        self._forget()
         with self._gun_dir(STAGED, gun) as parent:
             if parent is None:
                 return False
@@ -615,6 +656,7 @@ class RepoStore:
         Raises:
             StoreError: nothing was written.
         """
+        self._forget()
         with self._gun_dir(STAGED, gun, create=True) as parent:
             assert parent is not None
             parent.write(DELETION_FILE, deletion.to_bytes())
@@ -672,6 +714,7 @@ class RepoStore:
                 is changed).
             StoreError: it cannot be removed.
         """
+        self._forget()
         with self._gun_dir(TUF, gun) as parent:
             if parent is None:
                 return False
@@ -745,28 +788,27 @@ class RepoStore:
                 seen = True
         return digest.hexdigest() if seen else None
 
-    def record_bundled(
-        self,
-        gun: str,
-        bundle_sha256: str,
-        *,
-        packed: bool = False,
-        fingerprint: str | None = None,
-    ) -> None:
-        """Record that the current staged state of *gun* went into bundle *bundle_sha256*.
+    def record_bundled(self, bundle_sha256: str, fingerprints: dict[str, str | None]) -> None:
+        """Record that each GUN's staged state (*fingerprints*) went into bundle *bundle_sha256*.
 
-        *packed*: the state was just packed (under the same lock), as ``stage``
-        does; *fingerprint*: its :meth:`staged_fingerprint`, taken then.
+        *fingerprints*: each GUN's :meth:`staged_fingerprint`, taken as
+        ``stage`` packed it (under the same lock); a GUN with None is not
+        recorded. One file, ``offtrust/bundled.json``, holds every GUN's
+        record: what other GUNs were packed into is kept while they are staged.
 
         Raises:
             StoreError: it cannot be written.
         """
-        if fingerprint is None:
-            fingerprint = self.staged_fingerprint(gun, packed=packed)
-        if fingerprint is None:
-            return
-        doc = {"bundle_sha256": bundle_sha256, "staged": fingerprint}
-        with self._gun_dir(STAGED, gun, create=True) as parent:
+        records = {
+            gun: record
+            for gun, record in self._bundled_index().items()
+            if gun not in fingerprints and self._is_staged_dir(gun)
+        }
+        for gun, fingerprint in fingerprints.items():
+            if fingerprint is not None:
+                records[gun] = {"bundle_sha256": bundle_sha256, "staged": fingerprint}
+        data = (json.dumps({"guns": records}, sort_keys=True) + "\n").encode()
+        with open_under(self.trust, (OFFTRUST,), create=True) as parent:
             assert parent is not None
             # ``stage`` holds only a reader's lock, so no recovery ran: the
             # temporary file of a record killed midway is dropped here.
@@ -775,27 +817,54 @@ class RepoStore:
                     with contextlib.suppress(StoreError):
                         parent.remove_file(name)
             # Advisory (doctor's "not yet published"): lost in a crash, doctor
-            # merely says "staged, not bundled" again; so no fsync per GUN.
-            parent.write(
-                BUNDLED_FILE, (json.dumps(doc, sort_keys=True) + "\n").encode(), sync=False
-            )
+            # merely says "staged, not bundled" again; so no fsync.
+            parent.write(BUNDLED_INDEX, data, sync=False)
+        self._bundled = records
+
+    def _is_staged_dir(self, gun: str) -> bool:
+        try:
+            with self._gun_dir(STAGED, gun) as parent:
+                return parent is not None
+        except OfftrustError:
+            return False
+
+    def _bundled_index(self) -> dict[str, dict[str, str]]:
+        """The records of ``offtrust/bundled.json`` (read once); empty when missing or broken."""
+        if self._bundled is None:
+            records: dict[str, dict[str, str]] = {}
+            try:
+                with open_under(self.trust, (OFFTRUST,)) as parent:
+                    data = (
+                        None if parent is None else parent.read(BUNDLED_INDEX, _fs.METADATA_LIMIT)
+                    )
+                guns = json.loads(data)["guns"] if data is not None else {}
+                for gun, record in guns.items():
+                    if isinstance(record.get("bundle_sha256"), str) and isinstance(
+                        record.get("staged"), str
+                    ):
+                        records[gun] = {
+                            "bundle_sha256": record["bundle_sha256"],
+                            "staged": record["staged"],
+                        }
+            except (OfftrustError, ValueError, TypeError, AttributeError, KeyError, RecursionError):
+                records = {}
+            self._bundled = records
+        return self._bundled
 
     def bundled(self, gun: str) -> str | None:
         """The sha256 of the bundle the current staged state of *gun* went into, or None.
 
         None too when the staged state changed since it was packed.
         """
-        try:
-            with self._gun_dir(STAGED, gun) as parent:
-                data = None if parent is None else parent.read(BUNDLED_FILE, _fs.KEY_LIMIT)
-            if data is None:
-                return None
-            doc = json.loads(data)
-            if doc.get("staged") != self.staged_fingerprint(gun):
-                return None
-            return str(doc["bundle_sha256"])
-        except (StoreError, ValueError, TypeError, AttributeError, KeyError, RecursionError):
+        record = self._bundled_index().get(gun)
+        if record is None:
             return None
+        try:
+            if record["staged"] != self.staged_fingerprint(gun):
+                return None
+        except OfftrustError:
+            return None
+        return record["bundle_sha256"]
 
     def write_published(self, gun: str, documents: dict[str, bytes]) -> None:
         """Store metadata fetched from the server as the new published state.

@@ -108,6 +108,41 @@ def test_expiring_metadata_then_staged_then_bundled(ctx: Context, passphrases: P
     assert kinds(ctx)[-1] == ("staged-not-bundled", APP)
 
 
+def test_bundled_records_of_separate_stages_are_kept_together(
+    ctx: Context, passphrases: Passphrases
+) -> None:
+    """One index holds every GUN's record: staging one GUN keeps what another went into."""
+    import hashlib
+
+    resign(ctx, APP, ["targets"], passphrases)
+    resign(ctx, TOOLS, ["targets"], passphrases)
+    first, packed = staging.build_bundle(ctx, [APP])
+    staging.record_bundled(ctx, packed, first)
+    second, packed = staging.build_bundle(ctx, [TOOLS])
+    staging.record_bundled(ctx, packed, second)
+    fresh = Context(ctx.trust)  # reads the records back from the trust directory
+    assert fresh.repos.bundled(APP) == hashlib.sha256(first).hexdigest()
+    assert fresh.repos.bundled(TOOLS) == hashlib.sha256(second).hexdigest()
+    # A GUN no longer staged loses its record at the next stage.
+    staging.reset(ctx, APP)
+    third, packed = staging.build_bundle(ctx, [TOOLS])
+    staging.record_bundled(ctx, packed, third)
+    index = json.loads((ctx.trust.root / "offtrust" / "bundled.json").read_bytes())
+    assert sorted(index["guns"]) == [TOOLS]
+    assert index["guns"][TOOLS]["bundle_sha256"] == hashlib.sha256(third).hexdigest()
+
+
+def test_a_broken_bundled_index_is_no_record(ctx: Context, passphrases: Passphrases) -> None:
+    resign(ctx, APP, ["targets"], passphrases)
+    index = ctx.trust.root / "offtrust" / "bundled.json"
+    for broken in (b"{", b"[]", b'{"guns": {"example.com/app": 7}}', b"\xff"):
+        index.write_bytes(broken)
+        assert kinds(Context(ctx.trust))[-1] == ("staged-not-bundled", APP)
+    data, packed = staging.build_bundle(ctx)
+    staging.record_bundled(Context(ctx.trust), packed, data)
+    assert kinds(Context(ctx.trust))[-1] == ("bundled-not-published", APP)
+
+
 def test_expired_metadata(ctx: Context) -> None:
     ctx.clock = lambda: ctx_now_plus(ctx, days=365 * 4)
     found = {(f.kind, f.object) for f in doctor(ctx).findings}

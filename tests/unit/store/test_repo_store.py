@@ -155,6 +155,35 @@ def test_write_staged_writes_documents_and_state(repos: RepoStore) -> None:
     assert temp_files(TRUST) == []
 
 
+def test_remembering_works_out_the_retire_rule_once_until_a_write(
+    repos: RepoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within ``remembering`` the retire rule is read once per GUN; a write forgets it."""
+    import offtrust.store.repo as repo_module
+
+    repos.write_staged(APP, {"targets": b"T"}, StagedInfo({}, []))
+    calls: list[bool] = []
+    real = repo_module._is_published
+
+    def counted(*args: Any) -> bool:
+        calls.append(real(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(repo_module, "_is_published", counted)
+    with repos.remembering():
+        assert list(repos.staged_files(APP)) == ["targets"]
+        assert repos.staged_info(APP) is not None
+        assert repos.staged_published(APP) is False
+        assert calls == [False]
+        # The edit reaches the server: the published side now holds it.
+        repos.write_published(APP, {"targets": b"T"})
+        assert repos.staged_files(APP) == {}
+        assert repos.staged_published(APP) is True
+        assert calls == [False, True]
+    assert repos.staged_files(APP) == {}
+    assert calls == [False, True, True]  # outside the block, worked out every time
+
+
 def test_write_staged_removes_dropped_roles(repos: RepoStore) -> None:
     repos.write_staged(APP, {"targets": b"T", "targets/alice": b"A"}, StagedInfo({}, []))
     repos.write_staged(APP, {"targets": b"T2"}, StagedInfo({}, []), remove=["targets/alice"])

@@ -117,6 +117,31 @@ def test_stage_packs_the_same_bundle_with_workers(tmp_path: Path, spied: list[st
     assert (tmp_path / "ahead.bundle").read_bytes() == (tmp_path / "alone.bundle").read_bytes()
 
 
+def test_stage_leaves_out_a_retired_gun_with_workers(tmp_path: Path, spied: list[str]) -> None:
+    """A GUN whose staged edits are all published is not packed, with or without workers."""
+    trust = copy_example(tmp_path / "trust")
+    edit = run(trust, 0, "target", "add", f"{APP}:v9", f"{TOOLS}:v9", "--digest", DIGEST,
+               "--size", "9")  # fmt: skip
+    assert edit.exit_code == 0, edit.output
+    # APP's edits reached the server: its published files are the staged ones.
+    staged = trust / "offtrust" / "staged" / APP / "metadata"
+    for path in staged.rglob("*.json"):
+        if path.name != "state.json":
+            published = trust / "tuf" / APP / "metadata" / path.relative_to(staged)
+            published.write_bytes(path.read_bytes())
+    outputs = {}
+    for count in (0, 2):
+        bundle = tmp_path / f"w{count}.bundle"
+        result = run(trust, count, "stage", "--output", str(bundle))
+        assert result.exit_code == 0, result.output
+        outputs[count] = (result.stdout.replace(str(bundle), "B"), bundle.read_bytes())
+    assert spied == ["ok", "ok"]  # both GUNs looked at by the workers: APP's answer is "none"
+    assert outputs[0] == outputs[2]
+    from offtrust.bundle import read_bundle
+
+    assert list(read_bundle(outputs[2][1]).guns) == [TOOLS]
+
+
 def test_a_failing_gun_fails_alike_with_workers(tmp_path: Path, spied: list[str]) -> None:
     """One GUN whose releases file was tampered with: the same one line, the
     other GUN staged, with or without workers."""
