@@ -3,8 +3,8 @@
 A bulk edit over hundreds of GUNs (``signer remove NAME --all``) spends most
 of its time reading, verifying and signing each GUN, work that needs no other
 GUN. :class:`Rehearsal` forks a few workers (one per CPU, at most
-:data:`MAX_WORKERS`) that do that work for their share of the GUNs while the
-main process goes through them in order. A worker:
+:data:`MAX_WORKERS`) that do that work, each taking the next GUN as it
+finishes one, while the main process goes through them in order. A worker:
 
 - writes nothing: a staged edit is *recorded* (``offtrust.store.repo.recording``)
   and sent back, and the main process replays it itself, under its lock and
@@ -13,15 +13,15 @@ main process goes through them in order. A worker:
   written, or the lock, raises :class:`~offtrust.errors.NeedsMainProcess`,
   and so does any unexpected error; the main process then does that item
   itself from the start, as it would have without workers (after a
-  passphrase prompt was needed, a worker leaves all its other items to the
-  main process at once: they would need one too);
+  passphrase prompt was needed, a worker takes every item left and leaves
+  them to the main process at once: they would need one too);
 - holds nothing of the main process's: its copy of the lock file is closed at
   once, and it ends with ``os._exit`` (no handlers, no buffers flushed).
 
 The answer for an item is its value and recorded writes, or the
-:class:`~offtrust.errors.OfftrustError` it raised, or "redo". Items are
-spread round-robin over the workers, so the main process reads each worker's
-answers in order. Only items for distinct GUNs can be done ahead: an edit
+:class:`~offtrust.errors.OfftrustError` it raised, or "redo". Answers come
+back in any order; the main process keeps them until it asks for them, and
+redoes any item no worker answered. Only items for distinct GUNs can be done ahead: an edit
 reads the state the edits before it left, and the state of other GUNs is not
 read by an edit. ``stage`` (read-only) and ``key list`` (half of the key
 files read by one worker) use the same machinery.
@@ -32,10 +32,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import signal
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from offtrust.errors import NeedsMainProcess, OfftrustError
 
@@ -48,6 +49,11 @@ MAX_WORKERS = 4
 
 Kind = Literal["ok", "error", "redo"]
 _LENGTH = struct.Struct(">Q")
+#: A ticket: the index of the first item it stands for.
+_TICKET = struct.Struct(">I")
+#: At most this many tickets (all must fit in a pipe's buffer before any is read).
+_MAX_TICKETS = 4096
+_READ_SIZE = 1 << 16
 
 
 #: How many workers, whatever the number of items (0: none); unset, one per CPU
@@ -81,28 +87,42 @@ class Rehearsal(Generic[ItemT]):
 
     Use :meth:`answer` for item *i* in increasing order, and :meth:`close`
     (or ``with``) at the end, which stops any worker still running.
+
+    Items are not dealt out in advance: each worker takes the next one as it
+    finishes the last (a ticket from a shared pipe), so a worker on a slower
+    CPU, or with heavier GUNs, does fewer and none waits for another.
     """
 
     def __init__(self, items: Sequence[ItemT], work: Callable[[ItemT], Any], workers: int) -> None:
         self._items = items
-        self._pipes: list[BinaryIO | None] = []
+        self._answers: dict[int, tuple[Kind, Any]] = {}
+        self._pipes: dict[int, bytearray] = {}  # read end -> bytes received, not yet decoded
         self._pids: list[int] = []
-        self._workers = max(1, workers)
+        count = max(1, workers)
+        # Every ticket is written before any worker starts: a reader never
+        # finds part of one, and the last one read leaves the pipe empty.
+        per_ticket = max(1, -(-len(items) // _MAX_TICKETS))
+        tickets_r, tickets_w = os.pipe()
         try:
-            for w in range(self._workers):
+            os.write(tickets_w, b"".join(_TICKET.pack(i) for i in range(0, len(items), per_ticket)))
+            os.close(tickets_w)
+            tickets_w = -1
+            for _ in range(count):
                 read_fd, write_fd = os.pipe()
                 pid = os.fork()
                 if pid == 0:  # the worker
                     os.close(read_fd)
-                    _work(
-                        write_fd, [(i, items[i]) for i in range(w, len(items), self._workers)], work
-                    )
+                    _work(write_fd, tickets_r, per_ticket, items, work)
                 os.close(write_fd)
                 self._pids.append(pid)
-                self._pipes.append(os.fdopen(read_fd, "rb"))
+                self._pipes[read_fd] = bytearray()
         except BaseException:
             self.close()
             raise
+        finally:
+            os.close(tickets_r)
+            if tickets_w >= 0:
+                os.close(tickets_w)
 
     def __enter__(self) -> Rehearsal[ItemT]:
         return self
@@ -114,34 +134,49 @@ class Rehearsal(Generic[ItemT]):
         """Item *index*'s answer: ``("ok", value)``, ``("error", error)`` or ``("redo", None)``.
 
         ``redo``: the main process does the item itself (the worker could
-        not, or ended early).
+        not, or every worker ended without doing it).
         """
-        w = index % self._workers
-        pipe = self._pipes[w] if w < len(self._pipes) else None
-        if pipe is None:
-            return "redo", None
-        try:
-            head = pipe.read(_LENGTH.size)
-            body = pipe.read(_LENGTH.unpack(head)[0]) if len(head) == _LENGTH.size else b""
-            got_index, kind, payload = pickle.loads(body)  # noqa: S301 - our own forked child
-        except Exception:  # noqa: BLE001 - a worker that died or sent garbage: redo its items
-            self._drop(w)
-            return "redo", None
-        if got_index != index:
-            self._drop(w)
-            return "redo", None
-        return kind, payload
+        while index not in self._answers:
+            if not self._pipes:
+                return "redo", None
+            ready, _, _ = select.select(list(self._pipes), [], [])
+            for fd in ready:
+                self._receive(fd)
+        return self._answers.pop(index)
 
-    def _drop(self, w: int) -> None:
-        pipe = self._pipes[w]
-        self._pipes[w] = None
-        if pipe is not None:
-            pipe.close()
+    def _receive(self, fd: int) -> None:
+        """Take what worker pipe *fd* holds; keep every whole answer in it."""
+        try:
+            chunk = os.read(fd, _READ_SIZE)
+        except OSError:
+            chunk = b""
+        if not chunk:  # the worker ended (what it left unanswered is redone)
+            self._drop(fd)
+            return
+        buffer = self._pipes[fd]
+        buffer += chunk
+        while len(buffer) >= _LENGTH.size:
+            size = _LENGTH.unpack_from(buffer)[0]
+            if len(buffer) < _LENGTH.size + size:
+                break
+            body = bytes(buffer[_LENGTH.size : _LENGTH.size + size])
+            del buffer[: _LENGTH.size + size]
+            try:
+                got_index, kind, payload = pickle.loads(body)  # noqa: S301 - our own forked child
+            except Exception:  # noqa: BLE001 - garbage from a worker: redo what it has not answered
+                self._drop(fd)
+                return
+            self._answers[got_index] = (kind, payload)
+
+    def _drop(self, fd: int) -> None:
+        if self._pipes.pop(fd, None) is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def close(self) -> None:
         """Stop and reap every worker (one still working is killed: it writes nothing)."""
-        for w in range(len(self._pipes)):
-            self._drop(w)
+        for fd in list(self._pipes):
+            self._drop(fd)
         for pid in self._pids:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
@@ -150,19 +185,36 @@ class Rehearsal(Generic[ItemT]):
         self._pids.clear()
 
 
-def _work(write_fd: int, share: list[tuple[int, Any]], work: Callable[[Any], Any]) -> None:
-    """A worker's whole life: answer each item of *share* on *write_fd*, then ``os._exit``."""
+def _work(
+    write_fd: int,
+    tickets: int,
+    per_ticket: int,
+    items: Sequence[Any],
+    work: Callable[[Any], Any],
+) -> None:
+    """A worker's whole life: answer the items of each ticket it takes, then ``os._exit``.
+
+    After an item needs the main process for good (a passphrase prompt), it
+    takes every ticket left and answers "redo" for their items: they would
+    need it too.
+    """
     try:
         _enter_worker()
         given_up = False
         with os.fdopen(write_fd, "wb") as out:
-            for index, item in share:
-                if given_up:
-                    out.write(_encode(index, ("redo", None)))
-                    continue
-                message, given_up = _message(index, item, work)
-                out.write(message)
-                out.flush()
+            while True:
+                ticket = os.read(tickets, _TICKET.size)
+                if len(ticket) < _TICKET.size:
+                    break
+                start = _TICKET.unpack(ticket)[0]
+                for index in range(start, min(start + per_ticket, len(items))):
+                    if given_up:
+                        out.write(_encode(index, ("redo", None)))
+                        continue
+                    message, given_up = _message(index, items[index], work)
+                    out.write(message)
+                    out.flush()
+            out.flush()
     except BaseException:  # noqa: BLE001, S110 - the main process redoes what is missing
         pass
     finally:
