@@ -30,6 +30,7 @@ files read by one worker) use the same machinery.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import select
@@ -253,6 +254,9 @@ def _enter_worker() -> None:
     from offtrust.store import _fs, lock
 
     lock.leave_to_parent()
+    # What the main process made stays out of this process's collections: a
+    # collection walking it would write to (and so copy) every page it is on.
+    gc.freeze()
     _fs.IN_WORKER = True
     passphrase.IN_WORKER = True
     # Ctrl-C reaches the whole process group: the main process decides, and kills workers.
