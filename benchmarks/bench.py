@@ -34,7 +34,10 @@ one untimed warm-up of each, and prints the median, the min-max, the ratio of
 the medians (offtrust / real tool) and the peak resident memory of the child
 (``ru_maxrss`` from ``os.wait4``). The table goes to ``--results`` (default
 ``benchmarks/RESULTS.md``; with ``--quick``, ``<data>/RESULTS-quick.md``)
-with the machine, date, versions and the command used. Not a pass/fail test.
+with the machine, date, versions and the command used, and the host's speed
+before and after the timing (``host_speed``: a fixed Python loop on every CPU
+at once; shared hosts drift, and a slow one moves the ratios against
+offtrust, whose start-up and work are Python). Not a pass/fail test.
 """
 
 from __future__ import annotations
@@ -595,8 +598,42 @@ def versions(tools: Tools) -> list[str]:
     ]
 
 
+#: The host-speed probe: a fixed pure-Python loop, one per CPU at once.
+SPEED_PROBE = (
+    "import time\n"
+    "t = time.perf_counter()\n"
+    "i = 0\n"
+    "for _ in range(10_000_000):\n"
+    "    i += 1\n"
+    "print(time.perf_counter() - t)"
+)
+
+
+def host_speed() -> list[float]:
+    """Seconds the probe loop takes on each CPU, all run at once.
+
+    The machines this runs on are shared: the same loop has taken 0.75 s and
+    1.5 s on the same machine within an hour, and the two CPUs of one run
+    have differed by 1.7x. Recorded before and after the timing so that runs
+    can be compared; offtrust's start-up and work are pure Python, where the
+    Go tools are not, so a slow host moves the ratios.
+    """
+    count = os.cpu_count() or 1
+    probes = [
+        subprocess.Popen([sys.executable, "-c", SPEED_PROBE], stdout=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
+    return sorted(float(p.communicate()[0]) for p in probes)
+
+
 def write_results(path: Path, rows: Sequence[Row], tools: Tools, sizes: Sizes, rounds: int,
-                  command: str) -> None:  # fmt: skip
+                  command: str, speed: tuple[list[float], list[float]] | None = None,
+                  ) -> None:  # fmt: skip
+    before, after = speed if speed is not None else ([], [])
+
+    def shown(times: list[float]) -> str:
+        return " / ".join(f"{t:.2f}" for t in times)
+
     lines = [
         "# offtrust benchmark results",
         "",
@@ -612,6 +649,15 @@ def write_results(path: Path, rows: Sequence[Row], tools: Tools, sizes: Sizes, r
         "wheel would be, without the development machine's `.pth` start-up hooks)",
         f"- Rounds: {rounds} per row, interleaved offtrust / real tool, after one warm-up each",
         f"- Sizes: {sizes}",
+        *(
+            [
+                "- Host speed (see `host_speed`): the probe loop took "
+                f"{shown(before)} s on the CPUs before the timing and "
+                f"{shown(after)} s after (about 0.75 s when the host is idle)"
+            ]
+            if before
+            else []
+        ),
         "",
         HEADER,
         SEPARATOR,
@@ -723,15 +769,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             tools.server = rt.NotaryServer.start(work / "server")
         rows = make_rows(sizes, only, data, work, tools, args.rounds)
         log(f"data ready in {time.perf_counter() - started:.0f} s under {data}")
+        speed_before = host_speed()
+        log(f"host speed probe: {speed_before} s")
         print(HEADER)
         print(SEPARATOR, flush=True)
         run_rows(rows, args.rounds)
+        speed_after = host_speed()
+        log(f"host speed probe: {speed_after} s")
     finally:
         if tools.server is not None:
             tools.server.stop()
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python3 benchmarks/bench.py", *(shlex.quote(a) for a in given)])
-    write_results(results, rows, tools, sizes, args.rounds, command)
+    write_results(
+        results, rows, tools, sizes, args.rounds, command, (speed_before, speed_after)
+    )
     log(f"table written to {results}")
     return 0
 

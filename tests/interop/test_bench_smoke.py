@@ -72,3 +72,9 @@ def test_quick_benchmark_prints_and_writes_a_well_formed_table(tmp_path: Path) -
     for label in ("- Date: ", "- Machine: ", "- offtrust: offtrust ", "- notary: ", "- docker: ",
                   "- Command: `python3 benchmarks/bench.py --quick --rounds 1"):  # fmt: skip
         assert label in written, (label, written)
+    # The host's speed before and after, one probe per CPU.
+    speed = re.search(r"the probe loop took ([\d. /]+) s on the CPUs before the timing and "
+                      r"([\d. /]+) s after", written)  # fmt: skip
+    assert speed is not None, written
+    for times in speed.groups():
+        assert all(float(t) > 0 for t in times.split(" / ")), times
