@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,21 +13,40 @@ from offtrust.store.layout import TrustDir
 from offtrust.store.lock import trust_lock
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from offtrust.model.verify import Crypto
     from offtrust.store.repo import RepoStore
 
 
 def utcnow() -> datetime:
+    from datetime import datetime, timezone
+
     return datetime.now(timezone.utc)
 
 
-@dataclass
 class Context:
-    trust: TrustDir
-    clock: Callable[[], datetime] = field(default=utcnow)
-    _keyrings: dict[int, tuple[PassphraseSource, Keyring]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    """The trust directory an operation works on, the clock it reads, and its keyrings.
+
+    A plain class (not a dataclass): ``key list`` starts without importing
+    ``dataclasses`` (and ``inspect`` with it).
+    """
+
+    def __init__(self, trust: TrustDir, clock: Callable[[], datetime] = utcnow) -> None:
+        self.trust = trust
+        self.clock = clock
+        self._keyrings: dict[int, tuple[PassphraseSource, Keyring]] = {}
+
+    def __repr__(self) -> str:
+        return f"Context(trust={self.trust!r}, clock={self.clock!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Context)
+        return (self.trust, self.clock) == (other.trust, other.clock)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
 
     @classmethod
     def at(cls, path: Path | str) -> Context:

@@ -9,7 +9,6 @@ under is refused (signing with it would stage an invalid signature).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from offtrust.errors import InvalidKeyError, KeyMismatchError, WrongPassphraseError
@@ -113,7 +112,6 @@ def _preset(passphrases: PassphraseSource, role: str) -> str | None:
     return found if isinstance(found, str) and found else None
 
 
-@dataclass(frozen=True)
 class OpenedKey:
     """A key file read and decrypted by :meth:`Keyring.open`.
 
@@ -125,10 +123,18 @@ class OpenedKey:
             encrypted, ``""`` when the empty passphrase opens it.
     """
 
-    info: KeyInfo
-    block: PemBlock
-    key: PrivateKey
-    passphrase: str | None = field(repr=False)
+    __slots__ = ("block", "info", "key", "passphrase")
+
+    def __init__(
+        self, info: KeyInfo, block: PemBlock, key: PrivateKey, passphrase: str | None
+    ) -> None:
+        self.info = info
+        self.block = block
+        self.key = key
+        self.passphrase = passphrase
+
+    def __repr__(self) -> str:  # never the passphrase
+        return f"OpenedKey(info={self.info!r}, key={self.key!r})"
 
 
 class Keyring:

@@ -34,7 +34,6 @@ import contextlib
 import functools
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,7 +44,7 @@ from offtrust.errors import (
     UnreadableInputError,
     UsageError,
 )
-from offtrust.store import _fs, workers
+from offtrust.store import _fs
 from offtrust.store.layout import PRIVATE, TrustDir
 from offtrust.store.lock import open_under
 
@@ -85,14 +84,21 @@ _KEY_TYPES = frozenset(
 _BASE_WITH_GUN = ("targets", "snapshot", "timestamp")
 
 
-@dataclass(frozen=True)
+#: The base of a key whose location is relative to nothing given.
+_NO_BASE = Path()
+
+
 class KeyInfo:
     """What the headers of one private key file say.
 
     *location* is the file's path relative to the trust directory *base*;
     :attr:`path` is made from them only when asked for (a listing of 20,000
-    keys needs no path objects).
+    keys needs no path objects). Immutable, compared and hashed by all its
+    fields. A plain class (not a dataclass): ``key list`` starts without
+    importing ``dataclasses``.
     """
+
+    _FIELDS = ("keyid", "role", "gun", "location", "encrypted", "pem_type", "legacy", "base")
 
     keyid: str
     role: str
@@ -100,8 +106,45 @@ class KeyInfo:
     location: str
     encrypted: bool
     pem_type: str
-    legacy: bool = False
-    base: Path = field(default=Path(), repr=False)
+    legacy: bool
+    base: Path
+
+    def __init__(
+        self,
+        keyid: str,
+        role: str,
+        gun: str,
+        location: str,
+        encrypted: bool,
+        pem_type: str,
+        legacy: bool = False,
+        base: Path = _NO_BASE,
+    ) -> None:
+        values = (keyid, role, gun, location, encrypted, pem_type, legacy, base)
+        for name, value in zip(self._FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, KeyInfo)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS[:-1])
+        return f"KeyInfo({shown})"
 
     @functools.cached_property
     def path(self) -> Path:
@@ -462,13 +505,18 @@ class KeyStore:
         opening and reading 20,000 small files is mostly system time, which
         two CPUs share.
         """
-        if not legacy and len(names) >= PARALLEL_KEY_FILES and workers.worker_count(len(names)):
-            half = len(names) // 2
-            rest = names[half:]
-            with workers.Rehearsal([rest], lambda part: self._read_rows(top, part), 1) as other:
-                rows = self._read_rows(top, names[:half])
-                kind, answer = other.answer(0)
-            return rows + (answer if kind == "ok" else self._read_rows(top, rest))
+        if not legacy and len(names) >= PARALLEL_KEY_FILES:
+            from offtrust.store import workers  # imported only for that many files
+
+            if workers.worker_count(len(names)):
+                half = len(names) // 2
+                rest = names[half:]
+                with workers.Rehearsal(
+                    [rest], lambda part: self._read_rows(top, part), 1
+                ) as other:
+                    rows = self._read_rows(top, names[:half])
+                    kind, answer = other.answer(0)
+                return rows + (answer if kind == "ok" else self._read_rows(top, rest))
         return self._read_rows(top, names, legacy)
 
     def _read_rows(

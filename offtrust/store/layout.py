@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from offtrust.errors import StoreError, UsageError
@@ -60,9 +59,35 @@ def check_role_path(role: str) -> str:
     return role
 
 
-@dataclass(frozen=True)
 class TrustDir:
+    """A trust directory (``~/.docker/trust``), as named on the command line.
+
+    Immutable, compared and hashed by :attr:`path`. A plain class (not a
+    dataclass): ``key list`` starts without importing ``dataclasses``.
+    """
+
     path: Path
+
+    def __init__(self, path: Path) -> None:
+        object.__setattr__(self, "path", path)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __repr__(self) -> str:
+        return f"TrustDir(path={self.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, TrustDir)
+        return self.path == other.path
+
+    def __hash__(self) -> int:
+        return hash((self.path,))
 
     @functools.cached_property
     def root(self) -> Path:

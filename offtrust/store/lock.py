@@ -32,7 +32,6 @@ import os
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from offtrust.errors import ConflictError, StoreError, UnreadableInputError
@@ -45,20 +44,35 @@ _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr
 _OPEN = _OPEN_READ | os.O_RDWR | os.O_CREAT
 
 
-@dataclass
 class _Held:
-    lock: _Lock | None
-    count: int
-    exclusive: bool
+    """This process's hold on one trust directory's lock (re-entrant)."""
+
+    __slots__ = ("count", "exclusive", "lock")
+
+    def __init__(self, lock: _Lock | None, count: int, exclusive: bool) -> None:
+        self.lock = lock
+        self.count = count
+        self.exclusive = exclusive
 
 
-@dataclass
 class _Lock:
-    root: _fs.Dir  # <trust>
-    home: _fs.Dir  # <trust>/offtrust
-    fd: int  # the locked file
-    made: list[Path]  # the trust directory and parents this lock created, deepest first
-    dirs: _fs.DirCache | None = None  # directories kept open while it is held
+    """The lock file held, and what was opened or made to take it."""
+
+    __slots__ = ("dirs", "fd", "home", "made", "root")
+
+    def __init__(
+        self,
+        root: _fs.Dir,  # <trust>
+        home: _fs.Dir,  # <trust>/offtrust
+        fd: int,  # the locked file
+        made: list[Path],  # the trust directory and parents this lock created, deepest first
+        dirs: _fs.DirCache | None = None,  # directories kept open while it is held
+    ) -> None:
+        self.root = root
+        self.home = home
+        self.fd = fd
+        self.made = made
+        self.dirs = dirs
 
 
 _held: dict[str, _Held] = {}

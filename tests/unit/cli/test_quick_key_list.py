@@ -94,6 +94,11 @@ def test_plain_key_list_is_answered_without_typer_and_as_typer_answers(
     assert "offtrust._entry" in modules
     assert not {m for m in modules if m.split(".")[0] in ("typer", "click")}
     assert "offtrust.cli" not in modules
+    if "--json" not in args:  # (--json reads metadata for the algorithm of some keys)
+        # Start-up: no dataclasses (and inspect), no datetime, no worker
+        # machinery (pickle) for a store of a few keys.
+        slow = {"dataclasses", "inspect", "datetime", "pickle", "offtrust.store.workers"}
+        assert not slow & modules
 
 
 @pytest.mark.parametrize(
