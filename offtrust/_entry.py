@@ -299,16 +299,50 @@ def main() -> None:
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
-        if quick(sys.argv[1:]):
+        try:
+            if quick(sys.argv[1:]):
+                sys.exit(0)
+        except BrokenPipeError:
+            # Output piped into `head` and the like, as offtrust.cli.main handles it.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
             sys.exit(0)
-    except BrokenPipeError:
-        # Output piped into `head` and the like, as offtrust.cli.main handles it.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
-    except KeyboardInterrupt:
-        sys.stderr.write("offtrust: interrupted\n")
-        sys.exit(130)
-    from offtrust.cli import main as full
+        except KeyboardInterrupt:
+            sys.stderr.write("offtrust: interrupted\n")
+            sys.exit(130)
+        from offtrust.cli import main as full
 
-    full()
+        full()
+    except SystemExit as e:
+        exit_at_once(e.code)
+
+
+def exit_at_once(code: str | int | None) -> None:
+    """End the process as ``sys.exit(code)`` would, without tearing the interpreter down.
+
+    By then every file offtrust writes is closed (and synced where it must
+    be), the lock is released and worker processes are reaped; what is left
+    is memory. Tearing it down (a full collection, then every module freed)
+    took 30-70 ms after a bulk edit of 200 GUNs. The exit handlers still
+    run and the standard streams are flushed; anything unusual (another
+    thread still running, a stream that cannot be flushed) takes the normal
+    way out.
+    """
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        sys.exit(code)  # a message: Python prints it, as it always has
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(status)
