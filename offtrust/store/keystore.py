@@ -45,6 +45,7 @@ from offtrust.errors import (
     UsageError,
 )
 from offtrust.store import _fs
+from offtrust.store._record import FrozenRecord
 from offtrust.store.layout import PRIVATE, TrustDir
 from offtrust.store.lock import open_under
 
@@ -88,17 +89,18 @@ _BASE_WITH_GUN = ("targets", "snapshot", "timestamp")
 _NO_BASE = Path()
 
 
-class KeyInfo:
+class KeyInfo(FrozenRecord):
     """What the headers of one private key file say.
 
     *location* is the file's path relative to the trust directory *base*;
     :attr:`path` is made from them only when asked for (a listing of 20,000
     keys needs no path objects). Immutable, compared and hashed by all its
-    fields. A plain class (not a dataclass): ``key list`` starts without
-    importing ``dataclasses``.
+    fields (a :class:`FrozenRecord`, not a dataclass: ``key list`` starts
+    without importing ``dataclasses``).
     """
 
-    _FIELDS = ("keyid", "role", "gun", "location", "encrypted", "pem_type", "legacy", "base")
+    FIELDS = ("keyid", "role", "gun", "location", "encrypted", "pem_type", "legacy", "base")
+    SHOWN = FIELDS[:-1]
 
     keyid: str
     role: str
@@ -120,31 +122,7 @@ class KeyInfo:
         legacy: bool = False,
         base: Path = _NO_BASE,
     ) -> None:
-        values = (keyid, role, gun, location, encrypted, pem_type, legacy, base)
-        for name, value in zip(self._FIELDS, values, strict=True):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self._FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, KeyInfo)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS[:-1])
-        return f"KeyInfo({shown})"
+        self._set(keyid, role, gun, location, encrypted, pem_type, legacy, base)
 
     @functools.cached_property
     def path(self) -> Path:

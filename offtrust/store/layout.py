@@ -30,6 +30,7 @@ from pathlib import Path
 from offtrust.errors import StoreError, UsageError
 from offtrust.model.names import check_gun, gun_problem
 from offtrust.store import _fs
+from offtrust.store._record import FrozenRecord
 
 __all__ = ["METADATA", "TrustDir", "check_gun", "check_role_path"]
 
@@ -59,35 +60,18 @@ def check_role_path(role: str) -> str:
     return role
 
 
-class TrustDir:
+class TrustDir(FrozenRecord):
     """A trust directory (``~/.docker/trust``), as named on the command line.
 
-    Immutable, compared and hashed by :attr:`path`. A plain class (not a
-    dataclass): ``key list`` starts without importing ``dataclasses``.
+    Immutable, compared and hashed by :attr:`path` (a :class:`FrozenRecord`,
+    not a dataclass: ``key list`` starts without importing ``dataclasses``).
     """
 
+    FIELDS = ("path",)
     path: Path
 
     def __init__(self, path: Path) -> None:
-        object.__setattr__(self, "path", path)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}")
-
-    def __repr__(self) -> str:
-        return f"TrustDir(path={self.path!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, TrustDir)
-        return self.path == other.path
-
-    def __hash__(self) -> int:
-        return hash((self.path,))
+        self._set(path)
 
     @functools.cached_property
     def root(self) -> Path:
