@@ -140,8 +140,12 @@ class Rehearsal(Generic[ItemT]):
         while index not in self._answers:
             if not self._pipes:
                 return "redo", None
-            ready, _, _ = select.select(list(self._pipes), [], [])
-            for fd in ready:
+            # poll, not select: a pipe's descriptor may be numbered above 1024
+            # (a bulk edit keeps its GUNs' directories open).
+            waiting = select.poll()
+            for fd in self._pipes:
+                waiting.register(fd, select.POLLIN)
+            for fd, _ in waiting.poll():
                 self._receive(fd)
         return self._answers.pop(index)
 

@@ -308,3 +308,26 @@ def test_a_worker_takes_the_next_item_when_it_is_free() -> None:
     assert all(kind == "ok" for kind, _ in pids)
     slow = pids[0][1]
     assert [pid for _, pid in pids[1:]].count(slow) <= 1
+
+
+def test_answers_are_read_whatever_the_descriptor_numbers() -> None:
+    """A bulk edit keeps hundreds of directories open: the workers' pipes may get
+    descriptor numbers above 1024, which ``select`` cannot wait on."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1200
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the open-file limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    held: list[int] = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        with workers.Rehearsal(["a", "b", "c"], str.upper, 2) as ahead:
+            answers = [ahead.answer(i) for i in range(3)]
+        assert answers == [("ok", "A"), ("ok", "B"), ("ok", "C")]
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
