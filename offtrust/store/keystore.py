@@ -47,7 +47,7 @@ from offtrust.errors import (
 from offtrust.store import _fs
 from offtrust.store._record import FrozenRecord
 from offtrust.store.layout import PRIVATE, TrustDir
-from offtrust.store.lock import open_under
+from offtrust.store.lock import holding, open_under
 
 if TYPE_CHECKING:
     from offtrust.crypto import PemBlock, PrivateKey
@@ -254,6 +254,9 @@ def _is_encrypted(pem_type: str, headers: dict[str, str]) -> bool:
 class KeyStore:
     def __init__(self, trust: TrustDir) -> None:
         self.trust = trust
+        # (holding of the lock, whether private/ has legacy key directories):
+        # see :meth:`_has_legacy_dirs`.
+        self._legacy_dirs: tuple[object, bool] | None = None
 
     @contextlib.contextmanager
     def _dir(self, parts: Sequence[str] = (), *, create: bool = False) -> Iterator[_fs.Dir | None]:
@@ -371,6 +374,13 @@ class KeyStore:
         such one wins, else the flat file. None when the winner's block is not
         a private key notary reads (notary lists nothing then either).
         """
+        found = self._winning(candidates)
+        return None if found is None else found[0]
+
+    def _winning(
+        self, candidates: Sequence[tuple[Path, bool, bytes | None]]
+    ) -> tuple[KeyInfo, bytes] | None:
+        """:meth:`_winner`, with the bytes of the winning file."""
         flat = [c for c in candidates if not c[1]]
         legacy = [c for c in candidates if c[1]]
         for path, is_legacy, data in [*reversed(legacy), *flat]:
@@ -378,7 +388,8 @@ class KeyStore:
                 continue
             keyid = self._keyid_of(path, is_legacy)
             role, gun = self._legacy_names(path) if is_legacy else (None, None)
-            return self._info_of(data, path, keyid, role, gun, is_legacy)
+            info = self._info_of(data, path, keyid, role, gun, is_legacy)
+            return None if info is None else (info, data)
         return None
 
     def _keyid_of(self, path: Path, legacy: bool) -> str:
@@ -535,26 +546,23 @@ class KeyStore:
         Raises:
             NotFoundError: no such key, or the prefix is ambiguous.
         """
+        return self._find(keyid)[0]
+
+    def _find(self, keyid: str) -> tuple[KeyInfo, bytes | None]:
+        """:meth:`find`, with the bytes of the file it names when it read them (else None)."""
         # A full ID is looked up by path: listing reads every key file, which
         # is slow with thousands of keys and runs once per key to sign with.
         if _KEYID.match(keyid):
-            candidates = []
-            for path, legacy in self._paths_of(keyid):
-                try:
-                    data = self._read(path)
-                except StoreError:
-                    data = None
-                candidates.append((path, legacy, data))
-            info = self._winner(candidates)
-            if info is not None:
-                return info
+            found = self._winning(self._candidates(keyid, read=True))
+            if found is not None:
+                return found
         keys = self.list()
         exact = [k for k in keys if k.keyid == keyid]
         if exact:
-            return exact[0]
+            return exact[0], None
         matches = [k for k in keys if len(keyid) >= 4 and k.keyid.startswith(keyid)]
         if len(matches) == 1:
-            return matches[0]
+            return matches[0], None
         if matches:
             raise NotFoundError(f"key ID prefix {keyid!r} is ambiguous ({len(matches)} keys)")
         raise NotFoundError(
@@ -574,24 +582,53 @@ class KeyStore:
         below = path.parent.relative_to(self.trust.private).parts[1:]
         return role, "/".join(below) or None
 
-    def _paths_of(self, keyid: str) -> tuple[tuple[Path, bool], ...]:
-        """Regular files that may hold *keyid*: the flat one first, then legacy ones.
+    def _candidates(
+        self, keyid: str, *, read: bool
+    ) -> builtins.list[tuple[Path, bool, bytes | None]]:
+        """(path, legacy, bytes) of the regular files that may hold *keyid*.
 
-        The legacy ones come in the order notary migrates them (the last one wins).
+        The flat one first, then the legacy ones in the order notary migrates
+        them (the last one wins). With *read*, each file's bytes (None for one
+        that cannot be read or is over the limit), read once; else None.
         """
         flat = f"{keyid}.key"
-        out: list[tuple[Path, bool]] = []
+        out: list[tuple[Path, bool, bytes | None]] = []
+        legacy = False
         try:
             with self._dir() as top:
-                if top is not None and top.kind(flat) == _fs.FILE:
-                    out.append((self.trust.private / flat, False))
+                if top is None:
+                    return out
+                st = top.lstat(flat)
+                if st is not None and _fs.kind_of(st.st_mode) == _fs.FILE:
+                    data = None
+                    if read:
+                        with contextlib.suppress(StoreError):
+                            data = top.read(flat, _fs.KEY_LIMIT)
+                    out.append((self.trust.private / flat, False, data))
+                legacy = self._has_legacy_dirs(top)
         except StoreError:
             pass
-        out += [(p, True) for p, _, _, _ in self._key_files(keyid, flat=False)]
-        return tuple(out)
+        if legacy:
+            out += [(p, True, d) for p, _, _, d in self._key_files(keyid, flat=False, read=read)]
+        return out
+
+    def _has_legacy_dirs(self, top: _fs.Dir) -> bool:
+        """``private/`` (*top*) holds ``root_keys/`` or ``tuf_keys/`` directories.
+
+        Looked at once while this process holds the trust directory's lock (a
+        bulk edit looks up keys for every GUN): offtrust never makes them, and
+        notary 0.7 only removes them.
+        """
+        token = holding(self.trust)
+        seen = self._legacy_dirs
+        if token is not None and seen is not None and seen[0] is token:
+            return seen[1]
+        present = any(top.kind(sub) == _fs.DIR for sub in _LEGACY_DIRS)
+        self._legacy_dirs = None if token is None else (token, present)
+        return present
 
     def has(self, keyid: str) -> bool:
-        return bool(self._paths_of(keyid))
+        return bool(self._candidates(keyid, read=False))
 
     # -- private material -------------------------------------------------
 
@@ -606,7 +643,7 @@ class KeyStore:
         from offtrust import crypto
 
         try:
-            info = self.find(keyid)
+            info, data = self._find(keyid)
         except NotFoundError:
             # list() skips files that are not PEM; name such a file rather than
             # claim the key does not exist (and refuse a link or a FIFO by name).
@@ -620,7 +657,8 @@ class KeyStore:
                         "not a PEM private key file"
                     ) from None
             raise
-        data = self._read(info.path)
+        if data is None:
+            data = self._read(info.path)
         if data is None:
             raise UnreadableInputError(f"{info.location}: cannot read: it is gone")
         blocks = [b for b in crypto.parse_pem(data) if "PRIVATE KEY" in b.type]

@@ -197,6 +197,17 @@ def is_locked(trust: TrustDir) -> bool:
     return _key(trust) in _held
 
 
+def holding(trust: TrustDir) -> object | None:
+    """While this process holds the lock of *trust*: an object for that holding, else None.
+
+    What is worked out about the trust directory under one holding (nothing
+    else offtrust runs writes meanwhile) may be kept until it ends: a new
+    holding is a new object.
+    """
+    held = _held.get(_key(trust))
+    return None if held is None or held.lock is None else held.lock
+
+
 def _acquire(trust: TrustDir, *, shared: bool, create: bool) -> _Lock | None:
     _fs.refuse_in_worker("take the lock")
     made = _fs.missing_dirs(trust.root) if create and not shared else []

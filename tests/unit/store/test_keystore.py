@@ -19,8 +19,10 @@ from offtrust.errors import (
     WrongPassphraseError,
 )
 from offtrust.passphrase import Passphrases
+from offtrust.store import _fs
 from offtrust.store.keystore import KeyStore, read_pem_headers
 from offtrust.store.layout import TrustDir
+from offtrust.store.lock import trust_lock
 
 TRUST = Path("/trust")
 KEY_PASSPHRASE = "a-test-passphrase"  # TEST ONLY
@@ -165,6 +167,60 @@ def test_load_an_example_key_with_the_test_passphrase(example: KeyStore) -> None
     key = example.load(keyid, env_passphrases(NOTARY_TARGETS_PASSPHRASE=REPOSITORY_PASSPHRASE))
     # The example's flat files are named by the key's own ID.
     assert key.keyid == keyid
+
+
+def test_a_key_file_is_read_once_to_load_it(
+    example: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found, checked and decrypted from the same bytes: read once, not once
+    # to find it and again to decrypt it.
+    keyid = EXAMPLE["guns"]["example.com/app"]["targets_key_id"]
+    reads: list[str] = []
+    real = _fs.Dir.read
+
+    def counting(self: _fs.Dir, name: str, limit: int) -> bytes | None:
+        reads.append(name)
+        return real(self, name, limit)
+
+    monkeypatch.setattr(_fs.Dir, "read", counting)
+    key = example.load(keyid, env_passphrases(NOTARY_TARGETS_PASSPHRASE=REPOSITORY_PASSPHRASE))
+    assert key.keyid == keyid
+    assert reads == [f"{keyid}.key"]
+
+
+def test_legacy_directories_are_looked_for_once_per_lock(
+    example: KeyStore, fs: FakeFilesystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyid = EXAMPLE["guns"]["example.com/app"]["targets_key_id"]
+    looked: list[str] = []
+    real = _fs.Dir.kind
+
+    def counting(self: _fs.Dir, name: str) -> str | None:
+        looked.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(_fs.Dir, "kind", counting)
+    with trust_lock(example.trust):
+        for _ in range(3):
+            assert example.has(keyid)
+            assert example.find(keyid).location == f"private/{keyid}.key"
+    assert looked.count("tuf_keys") == 1
+    # A new holding of the lock looks again: a legacy copy made in between is
+    # found (and wins, as after notary's migration).
+    data = (TRUST / "private" / f"{keyid}.key").read_bytes()
+    fs.create_file(
+        TRUST / "private" / "tuf_keys" / "example.com" / "app" / f"{keyid}_targets.key",
+        contents=data,
+    )
+    with trust_lock(example.trust):
+        assert example.find(keyid).legacy
+    # Without the lock, every lookup looks.
+    looked.clear()
+    example.has(keyid)
+    once = looked.count("tuf_keys")
+    example.has(keyid)
+    assert once >= 1
+    assert looked.count("tuf_keys") == 2 * once
 
 
 def test_load_the_root_key(example: KeyStore) -> None:
