@@ -241,22 +241,29 @@ class RepoStore:
     def __init__(self, trust: TrustDir) -> None:
         self.trust = trust
         self._bundled: dict[str, dict[str, str]] | None = None
-        # GUN -> the retire rule's answer, within :meth:`remembering` only.
+        # Within :meth:`remembering` only: GUN -> the retire rule's answer;
+        # (directory, path) -> what :meth:`_read` read; directory -> its files.
         self._retired_memo: dict[str, bool] | None = None
+        self._reads: dict[tuple[str, str], tuple[bytes, str] | None] | None = None
+        self._listings: dict[str, list[str]] | None = None
 
     @contextlib.contextmanager
     def remembering(self) -> Iterator[RepoStore]:
-        """Within the block, work out each GUN's retire rule once (it reads both layers).
+        """Within the block, read each file and list each generation once.
 
-        For read-only work under the lock (``stage`` packing a GUN): nothing
-        may change the staged or published layers meanwhile. A write through
-        this store forgets what was worked out, to be safe.
+        ``stage`` packing a GUN works out its retire rule (which reads both
+        layers), its staged files, state and deletion, loads it and takes its
+        fingerprint: each file is read from disk once, and each GUN's retire
+        rule worked out once. For read-only work under the lock: nothing may
+        change the staged or published layers meanwhile. A write through this
+        store forgets all of it, to be safe.
         """
-        outer, self._retired_memo = self._retired_memo, {}
+        outer = self._retired_memo, self._reads, self._listings
+        self._retired_memo, self._reads, self._listings = {}, {}, {}
         try:
             yield self
         finally:
-            self._retired_memo = outer
+            self._retired_memo, self._reads, self._listings = outer
 
     def _retired(self, gun: str, published: _fs.Dir | None, staged: _fs.Dir) -> bool:
         """:func:`_is_published` on *gun*'s open generations (once in :meth:`remembering`)."""
@@ -269,8 +276,9 @@ class RepoStore:
 
     def _forget(self) -> None:
         """A layer is about to change: nothing worked out about it holds any more."""
-        if self._retired_memo:
-            self._retired_memo.clear()
+        for memo in (self._retired_memo, self._reads, self._listings):
+            if memo:
+                memo.clear()
 
     # -- opening ------------------------------------------------------------
 
@@ -297,19 +305,34 @@ class RepoStore:
         with generation:
             yield generation
 
-    @staticmethod
-    def _read(generation: _fs.Dir, relpath: str) -> tuple[bytes, str] | None:
-        """The bytes and the printable path of file *relpath* in *generation*, or None."""
-        head, _, leaf = relpath.rpartition("/")
-        if not head:
-            data = generation.read(leaf, _fs.METADATA_LIMIT)
-            return None if data is None else (data, generation.where(leaf))
-        directory = generation.walk(head.split("/"))
-        if directory is None:
-            return None
-        with directory:
-            data = directory.read(leaf, _fs.METADATA_LIMIT)
-            return None if data is None else (data, directory.where(leaf))
+    def _read(self, directory: _fs.Dir, relpath: str) -> tuple[bytes, str] | None:
+        """The bytes and the printable path of file *relpath* in *directory*, or None.
+
+        Read once within :meth:`remembering` (an error is not kept: it is
+        raised again).
+        """
+        memo = self._reads
+        if memo is None:
+            return _read_file(directory, relpath)
+        key = (directory.label, relpath)  # the directory's path in the trust directory
+        if key not in memo:
+            memo[key] = _read_file(directory, relpath)
+        return memo[key]
+
+    def _listing(self, generation: _fs.Dir) -> list[str]:
+        """The relative path of every regular file in *generation* (listed once within
+        :meth:`remembering`).
+
+        Raises:
+            UnreadableInputError: a link or special file is among them.
+        """
+        memo = self._listings
+        if memo is not None and generation.label in memo:
+            return memo[generation.label]
+        rels = [rel for rel, _, _ in generation.files()]
+        if memo is not None:
+            memo[generation.label] = rels
+        return rels
 
     def _read_role(self, generation: _fs.Dir | None, role: str) -> Metadata[Any] | None:
         if generation is None:
@@ -455,14 +478,10 @@ class RepoStore:
             with generation, self._generation(TUF, gun) as published:
                 if self._retired(gun, published, generation):
                     return None
-                data = generation.read(STATE_FILE, _fs.METADATA_LIMIT)
-                if data is not None:
-                    found = (data, generation.where(STATE_FILE))
+                found = self._read(generation, STATE_FILE)
             if found is None:
                 # Written by offtrust before 0.2, next to the generation.
-                data = parent.read(STATE_FILE, _fs.METADATA_LIMIT)
-                if data is not None:
-                    found = (data, parent.where(STATE_FILE))
+                found = self._read(parent, STATE_FILE)
         if found is None:
             return None
         data, where = found
@@ -488,8 +507,12 @@ class RepoStore:
                     return out
             # The metadata directory, or the .old+ an interrupted switch left.
             directory = self.trust.path / generation.label
-            for rel, _, leaf in generation.files():
-                if rel == STATE_FILE or not rel.endswith(".json") or leaf.startswith("."):
+            for rel in self._listing(generation):
+                if (
+                    rel == STATE_FILE
+                    or not rel.endswith(".json")
+                    or rel.rpartition("/")[2].startswith(".")
+                ):
                     continue
                 out[rel[: -len(".json")]] = directory / rel
         return dict(sorted(out.items()))
@@ -638,10 +661,10 @@ class RepoStore:
             UnreadableInputError: it is a link, a special file or too large.
         """
         with self._gun_dir(STAGED, gun) as parent:
-            data = None if parent is None else parent.read(DELETION_FILE, _fs.METADATA_LIMIT)
-            where = "" if parent is None else parent.where(DELETION_FILE)
-        if data is None:
+            found = None if parent is None else self._read(parent, DELETION_FILE)
+        if found is None:
             return None
+        data, where = found
         try:
             return StagedDeletion.from_bytes(data)
         except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
@@ -775,17 +798,19 @@ class RepoStore:
         with self._gun_dir(STAGED, gun) as parent:
             if parent is None:
                 return None
-            data = parent.read(DELETION_FILE, _fs.METADATA_LIMIT)
-            if data is not None:
-                digest.update(b"deletion\0" + data)
+            deletion = self._read(parent, DELETION_FILE)
+            if deletion is not None:
+                digest.update(b"deletion\0" + deletion[0])
                 seen = True
         if not packed and not seen and not self.staged_files(gun):
             return None
         with self._generation(STAGED, gun) as generation:
-            for rel, directory, leaf in [] if generation is None else generation.files():
-                content = directory.read(leaf, _fs.METADATA_LIMIT) or b""
-                digest.update(f"{rel}\0{len(content)}\0".encode() + content)
-                seen = True
+            if generation is not None:
+                for rel in self._listing(generation):
+                    found = self._read(generation, rel)
+                    content = b"" if found is None else found[0]
+                    digest.update(f"{rel}\0{len(content)}\0".encode() + content)
+                    seen = True
         return digest.hexdigest() if seen else None
 
     def record_bundled(self, bundle_sha256: str, fingerprints: dict[str, str | None]) -> None:
@@ -920,18 +945,33 @@ def _signed_version(data: bytes) -> int | None:
     return version if isinstance(version, int) and not isinstance(version, bool) else None
 
 
+def _read_file(directory: _fs.Dir, relpath: str) -> tuple[bytes, str] | None:
+    """The bytes and the printable path of file *relpath* in *directory*, or None."""
+    head, _, leaf = relpath.rpartition("/")
+    if not head:
+        data = directory.read(leaf, _fs.METADATA_LIMIT)
+        return None if data is None else (data, directory.where(leaf))
+    below = directory.walk(head.split("/"))
+    if below is None:
+        return None
+    with below:
+        data = below.read(leaf, _fs.METADATA_LIMIT)
+        return None if data is None else (data, below.where(leaf))
+
+
 def _is_published(store: RepoStore, published: _fs.Dir | None, staged: _fs.Dir) -> bool:
     """The retire rule (see :meth:`RepoStore.staged_published`) on open generations."""
     if published is None:
         return False
     seen = False
-    for rel, directory, leaf in staged.files():
-        if rel == STATE_FILE or not rel.endswith(".json") or leaf.startswith("."):
+    for rel in store._listing(staged):
+        if rel == STATE_FILE or not rel.endswith(".json") or rel.rpartition("/")[2].startswith("."):
             continue
-        data = directory.read(leaf, _fs.METADATA_LIMIT)
+        mine = store._read(staged, rel)
         found = store._read(published, rel)
-        if data is None or found is None:
+        if mine is None or found is None:
             return False
+        data = mine[0]
         if found[0] != data:
             if rel != SNAPSHOT + ".json":
                 return False

@@ -356,6 +356,43 @@ def test_build_bundle_is_deterministic(ctx: Context, passphrases: Passphrases) -
     assert {r for r, f in tools.files.items() if f.upload} == {"snapshot", RELEASES}
 
 
+def test_build_bundle_reads_each_file_once(
+    ctx: Context, passphrases: Passphrases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Packing a GUN works out its retire rule, its staged files, state and
+    # deletion, loads and verifies it and takes its fingerprint: every file
+    # is still read from disk once (and every directory listed once).
+    from offtrust.store import _fs
+
+    target_add(ctx, APP, "v2", DIGEST, 42, passphrases, role=RELEASES)
+    target_add(ctx, TOOLS, "v2", DIGEST, 42, passphrases)
+    reads: list[tuple[str, str]] = []
+    listings: list[str] = []
+    real_read, real_entries = _fs.Dir.read, _fs.Dir.entries
+
+    def read(self: _fs.Dir, name: str, limit: int) -> bytes | None:
+        reads.append((self.label, name))
+        return real_read(self, name, limit)
+
+    def entries(self: _fs.Dir) -> list[tuple[str, str]]:
+        listings.append(self.label)
+        return real_entries(self)
+
+    monkeypatch.setattr(_fs.Dir, "read", read)
+    monkeypatch.setattr(_fs.Dir, "entries", entries)
+    fingerprints: dict[str, str | None] = {}
+    _, guns = staging.build_bundle(ctx, fingerprints=fingerprints)
+    assert guns == [APP, TOOLS]
+    assert all(fingerprints.values())
+    staged = "offtrust/staged/example.com/app/metadata"
+    assert (f"{staged}/targets", "releases.json") in reads  # the edit itself
+    assert (staged, "state.json") in reads
+    assert ("tuf/example.com/app/metadata/targets", "releases.json") in reads
+    assert sorted(set(reads)) == sorted(reads), "a file was read twice"
+    packed = [label for label in listings if "/metadata" in label]
+    assert sorted(set(packed)) == sorted(packed), "a generation was listed twice"
+
+
 def test_build_bundle_with_nothing_staged(ctx: Context) -> None:
     with pytest.raises(NotFoundError, match="nothing is staged"):
         staging.build_bundle(ctx)
