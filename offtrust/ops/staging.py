@@ -240,7 +240,7 @@ def build_bundle(
     from offtrust.store import workers
 
     every = not guns
-    names = guns if guns else sorted({*ctx.trust.staged_guns(), *deleted_guns(ctx)})
+    names = guns if guns else sorted(set().union(*ctx.repos.staged_and_deleted_guns()))
     if not names:
         raise NotFoundError(_NOTHING_STAGED, hint=_NOTHING_STAGED_HINT)
 

@@ -120,6 +120,14 @@ class TrustDir(FrozenRecord):
     def staged_guns(self) -> list[str]:
         return _guns_under(self.root, STAGED)
 
+    def staged_guns_marked(self, marker: str) -> tuple[list[str], list[str]]:
+        """:meth:`staged_guns`, and the staged GUNs whose directory holds a regular file *marker*.
+
+        One walk of the staged layer for both (``stage`` packs edits and deletions).
+        """
+        marked: list[str] = []
+        return _guns_under(self.root, STAGED, marker, marked), sorted(marked)
+
     def all_guns(self) -> list[str]:
         return sorted(set(self.published_guns()) | set(self.staged_guns()))
 
@@ -133,10 +141,14 @@ def gun_parts(gun: str) -> tuple[str, ...]:
     return tuple(check_gun(gun).split("/"))
 
 
-def _guns_under(root: Path, base: tuple[str, ...]) -> list[str]:
+def _guns_under(
+    root: Path, base: tuple[str, ...], marker: str | None = None, marked: list[str] | None = None
+) -> list[str]:
     """Every valid GUN below *base* whose directory holds a metadata generation.
 
-    Links are never followed; unreadable parts of the tree are skipped.
+    With *marker*, every valid GUN whose directory holds a regular file of that
+    name is added to *marked* too. Links are never followed; unreadable parts
+    of the tree are skipped.
     """
     guns: list[str] = []
     try:
@@ -148,13 +160,19 @@ def _guns_under(root: Path, base: tuple[str, ...]) -> list[str]:
             if start is None:
                 return guns
             with start:
-                _collect(start, (), guns)
+                _collect(start, (), guns, marker, marked)
     except StoreError:
         pass
     return sorted(guns)
 
 
-def _collect(directory: _fs.Dir, parts: tuple[str, ...], guns: list[str]) -> None:
+def _collect(
+    directory: _fs.Dir,
+    parts: tuple[str, ...],
+    guns: list[str],
+    marker: str | None = None,
+    marked: list[str] | None = None,
+) -> None:
     try:
         entries = directory.entries()
     except StoreError:
@@ -167,6 +185,8 @@ def _collect(directory: _fs.Dir, parts: tuple[str, ...], guns: list[str]) -> Non
         )
         if committed:
             guns.append(gun)
+        if marker is not None and marked is not None and (marker, _fs.FILE) in entries:
+            marked.append(gun)
     if len(parts) >= _fs.MAX_DEPTH:
         return
     for name in sorted(names):
@@ -181,4 +201,4 @@ def _collect(directory: _fs.Dir, parts: tuple[str, ...], guns: list[str]) -> Non
         if sub is None:
             continue
         with sub:
-            _collect(sub, (*parts, name), guns)
+            _collect(sub, (*parts, name), guns, marker, marked)

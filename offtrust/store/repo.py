@@ -686,42 +686,11 @@ class RepoStore:
 
     def deleted_guns(self) -> list[str]:
         """Every GUN with a staged deletion (links and unreadable parts skipped)."""
-        from offtrust.model.names import gun_problem
+        return self.staged_and_deleted_guns()[1]
 
-        found: list[str] = []
-
-        def walk(directory: _fs.Dir, parts: tuple[str, ...]) -> None:
-            try:
-                entries = directory.entries()
-            except StoreError:
-                return
-            if parts and (DELETION_FILE, _fs.FILE) in entries:
-                gun = "/".join(parts)
-                if gun_problem(gun) is None:
-                    found.append(gun)
-            if len(parts) >= _fs.MAX_DEPTH:
-                return
-            for name, kind in sorted(entries):
-                if kind != _fs.DIR or name == _fs.CURRENT or _fs.is_leftover(name):
-                    continue
-                with contextlib.suppress(StoreError):
-                    sub = directory.open_dir(name)
-                    if sub is None:
-                        continue
-                    with sub:
-                        walk(sub, (*parts, name))
-
-        with contextlib.suppress(StoreError):
-            root = _fs.open_root(self.trust.root)
-            if root is None:
-                return found
-            with root:
-                start = root.walk(STAGED)
-                if start is None:
-                    return found
-                with start:
-                    walk(start, ())
-        return sorted(found)
+    def staged_and_deleted_guns(self) -> tuple[list[str], list[str]]:
+        """The GUNs with a staged generation, and those with a staged deletion (one walk)."""
+        return self.trust.staged_guns_marked(DELETION_FILE)
 
     def remove_published(self, gun: str) -> bool:
         """Remove the published cache of *gun* (``tuf/<gun>/metadata`` in one rename,

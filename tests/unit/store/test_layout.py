@@ -9,6 +9,7 @@ from builders import EXAMPLE, EXAMPLE_TRUST
 from pyfakefs.fake_filesystem import FakeFilesystem
 
 from offtrust.errors import UsageError
+from offtrust.store import _fs
 from offtrust.store.layout import TrustDir, check_gun, check_role_path
 
 TRUST = Path("/trust")
@@ -60,6 +61,32 @@ def test_all_guns_includes_staged_only_guns(fs: FakeFilesystem, trust: TrustDir)
     fs.create_dir(TRUST / "offtrust" / "staged" / "example.com" / "app" / "metadata")
     assert trust.staged_guns() == ["example.com/app", "example.com/new"]
     assert trust.all_guns() == ["example.com/app", "example.com/new", "example.com/tools"]
+
+
+def test_staged_guns_and_marked_ones_in_one_walk(
+    fs: FakeFilesystem, trust: TrustDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staged = TRUST / "offtrust" / "staged"
+    fs.create_dir(staged / "example.com" / "app" / "metadata")
+    fs.create_file(staged / "example.com" / "gone" / "deletion.json")
+    fs.create_file(staged / "example.com" / "nested" / "deeper" / "deletion.json")
+    # Not a regular file: a directory, and a link, named like the marker.
+    fs.create_dir(staged / "example.com" / "odd" / "deletion.json")
+    fs.create_symlink(staged / "example.com" / "linked" / "deletion.json", "/elsewhere")
+    # Below a generation, or a leftover, nothing counts.
+    fs.create_file(staged / "example.com" / "app" / "metadata" / "x" / "deletion.json")
+    opened: list[str] = []
+    real = _fs.Dir.entries
+
+    def entries(self: _fs.Dir) -> list[tuple[str, str]]:
+        opened.append(self.label)
+        return real(self)
+
+    monkeypatch.setattr(_fs.Dir, "entries", entries)
+    guns, marked = trust.staged_guns_marked("deletion.json")
+    assert sorted(set(opened)) == sorted(opened), "a directory was listed twice"
+    assert guns == trust.staged_guns() == ["example.com/app"]
+    assert marked == ["example.com/gone", "example.com/nested/deeper"]
 
 
 def test_no_tuf_directory_means_no_guns(fs: FakeFilesystem) -> None:
