@@ -769,14 +769,22 @@ class DirCache:
     (:meth:`forget` drops them first); ``metadata`` generations are never
     kept.
 
+    A worker process (:mod:`offtrust.store.workers`) keeps using the cache it
+    inherited: its parent holds the lock, and is the one other process that
+    may change the tree meanwhile. So there (*checked*) a kept directory is
+    used only while it is still linked in the tree: one its parent removed
+    (pruned, perhaps made again) is dropped and opened again from the root.
+
     Args:
         root: the trust directory, borrowed (the lock closes it).
+        checked: look that a kept directory is still in the tree before using it.
     """
 
-    __slots__ = ("_open", "root")
+    __slots__ = ("_open", "checked", "root")
 
-    def __init__(self, root: Dir) -> None:
+    def __init__(self, root: Dir, *, checked: bool = False) -> None:
         self.root = root
+        self.checked = checked
         self._open: dict[tuple[str, ...], Dir] = {}
 
     def open(self, parts: tuple[str, ...], *, create: bool = False) -> Dir | None:
@@ -788,7 +796,9 @@ class DirCache:
         """
         depth = len(parts)
         current = self._open.get(parts) if depth else self.root
-        while current is None:
+        while current is None or (self.checked and depth and not _linked(current)):
+            if current is not None:  # removed meanwhile: forget it and all below it
+                self.forget(parts[:depth])
             depth -= 1
             current = self._open.get(parts[:depth]) if depth else self.root
         for i in range(depth, len(parts)):
@@ -808,6 +818,14 @@ class DirCache:
         for directory in self._open.values():
             directory.close()
         self._open.clear()
+
+
+def _linked(directory: Dir) -> bool:
+    """*directory* is still in the tree (a removed one has no links left)."""
+    try:
+        return os.fstat(directory.fd).st_nlink > 0
+    except OSError:
+        return False
 
 
 def current_generation(parent: Dir) -> str | None:

@@ -76,6 +76,9 @@ class _Lock:
 
 
 _held: dict[str, _Held] = {}
+#: In a worker process: the directories its parent kept open under its lock,
+#: by trust directory (see :func:`leave_to_parent`).
+_borrowed: dict[str, _fs.DirCache] = {}
 #: Attempts to lock a file that is not removed under us by its last holder.
 _ATTEMPTS = 20
 
@@ -151,11 +154,14 @@ def open_under(
         StoreError: a directory cannot be opened or created.
     """
     held = _held.get(_key(trust))
+    borrowed = _borrowed.get(str(trust.root)) if _borrowed else None
     if held is not None and held.lock is not None:
         lock = held.lock
         if lock.dirs is None:
             lock.dirs = _fs.DirCache(lock.root)
         directory = lock.dirs.open(parts, create=create)
+    elif borrowed is not None:
+        directory = borrowed.open(parts, create=create)
     else:
         root = _fs.open_root(trust.root, create=create)
         if root is None:
@@ -183,12 +189,24 @@ def leave_to_parent() -> None:
     The locks stay the parent's (a ``flock`` lives until every descriptor of
     it is closed, and nothing is unlocked here); a worker outliving a killed
     parent then holds no trust directory locked.
+
+    The directories the parent keeps open under its lock are kept here too
+    (a worker reads the GUNs of its parent's command, under its parent's
+    lock): a worker then opens each GUN from them, not from the trust
+    directory down, with each kept one checked to be still in the tree
+    before use (:class:`~offtrust.store._fs.DirCache`, *checked*).
     """
-    for held in _held.values():
-        if held.lock is not None and held.lock.fd >= 0:
+    for key, held in _held.items():
+        lock = held.lock
+        if lock is None:
+            continue
+        if lock.fd >= 0:
             with contextlib.suppress(OSError):
-                os.close(held.lock.fd)
-            held.lock.fd = -1
+                os.close(lock.fd)
+            lock.fd = -1
+        dirs = lock.dirs if lock.dirs is not None else _fs.DirCache(lock.root)
+        dirs.checked = True
+        _borrowed[key.split(":", 1)[1]] = dirs
     _held.clear()
 
 
@@ -198,14 +216,17 @@ def is_locked(trust: TrustDir) -> bool:
 
 
 def holding(trust: TrustDir) -> object | None:
-    """While this process holds the lock of *trust*: an object for that holding, else None.
+    """While this process (or, in a worker, its parent) holds the lock of *trust*:
+    an object for that holding, else None.
 
     What is worked out about the trust directory under one holding (nothing
     else offtrust runs writes meanwhile) may be kept until it ends: a new
     holding is a new object.
     """
     held = _held.get(_key(trust))
-    return None if held is None or held.lock is None else held.lock
+    if held is None or held.lock is None:
+        return _borrowed.get(str(trust.root)) if _borrowed else None
+    return held.lock
 
 
 def _acquire(trust: TrustDir, *, shared: bool, create: bool) -> _Lock | None:

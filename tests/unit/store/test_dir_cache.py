@@ -115,3 +115,58 @@ def test_a_missing_directory_is_not_kept_as_missing(trust: TrustDir) -> None:
             assert made is not None
         with open_under(trust, ("offtrust", "staged", "example.com")) as found:
             assert found is not None
+
+
+def test_a_worker_opens_guns_from_the_directories_its_parent_kept(
+    trust: TrustDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker reads its parent's GUNs under its parent's lock: from the
+    directories the parent keeps open, not from the trust directory down."""
+    from offtrust.store import _fs, workers
+
+    repos = RepoStore(trust)
+    opened: list[str] = []
+    real = _fs.Dir.open_dir
+
+    def counting(self: _fs.Dir, name: str, **kwargs: bool) -> _fs.Dir | None:
+        opened.append(name)
+        return real(self, name, **kwargs)
+
+    def work(gun: str) -> list[str]:
+        opened.clear()
+        RepoStore(trust).load(gun)
+        return list(opened)
+
+    with trust_lock(trust):
+        repos.load(APP)  # keeps tuf/, tuf/example.com and tuf/example.com/app open
+        monkeypatch.setattr(_fs.Dir, "open_dir", counting)
+        with workers.Rehearsal([APP], work, 1) as ahead:
+            kind, in_worker = ahead.answer(0)
+    assert kind == "ok"
+    assert not {"tuf", "offtrust", "example.com", "app"} & set(in_worker)
+    assert "targets" in in_worker  # the delegations below the generation are opened as ever
+
+
+def test_a_checked_cache_drops_a_directory_removed_under_it(trust: TrustDir) -> None:
+    """In a worker the kept directories are checked before use: one the parent
+    removed (and perhaps made again) is opened afresh, never read through."""
+    import shutil
+
+    from offtrust.store import _fs
+
+    root = _fs.open_root(trust.root)
+    assert root is not None
+    with root:
+        cache = _fs.DirCache(root, checked=True)
+        parts = ("tuf", "example.com", "app")
+        with cache.open(parts) as first:
+            assert first is not None
+            assert "metadata" in dict(first.entries())
+        app = trust.path / "tuf" / "example.com" / "app"
+        shutil.rmtree(app)
+        app.mkdir()
+        (app / "made-again").write_bytes(b"")
+        with cache.open(parts) as again:
+            assert again is not None
+            assert dict(again.entries()) == {"made-again": _fs.FILE}
+        cache.close()
