@@ -7,6 +7,8 @@ by (formats doc section 3), and notary's signature verifiers (section 4).
 
 from __future__ import annotations
 
+import functools
+
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -41,24 +43,33 @@ __all__ = [
     "verify_signature",
 ]
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
 # Notary's verifiers refuse RSA signatures shorter than the smallest key allowed.
 _MIN_RSA_SIGNATURE_BYTES = MIN_RSA_BITS // 8
 
 
+@functools.lru_cache(maxsize=1024)
 def _load_spki(der: bytes) -> PublicKeyTypes:
     """Parse a SubjectPublicKeyInfo as Go's ``x509.ParsePKIXPublicKey`` would.
+
+    The key object of the same bytes is made once per process (a bulk command
+    verifies with the same signer key in every GUN); a refusal is not kept.
 
     Raises:
         InvalidKeyError: not a public key Go reads (RSA without NULL parameter included).
     """
     try:
-        items = _der_sequence(der, min_items=1)
-        algorithm = _der_sequence(items[0].raw, min_items=1)
-        if _der_oid(algorithm[0]) == _OID_RSA and (
-            len(algorithm) != 2 or algorithm[1].raw != _ENC_NULL
-        ):
-            raise InvalidKeyError("RSA public key lacks the NULL parameter")
-        return serialization.load_der_public_key(der)
+        pub = serialization.load_der_public_key(der)
+        if isinstance(pub, rsa.RSAPublicKey):
+            # Only an RSA key can lack the parameter Go insists on.
+            items = _der_sequence(der, min_items=1)
+            algorithm = _der_sequence(items[0].raw, min_items=1)
+            if _der_oid(algorithm[0]) == _OID_RSA and (
+                len(algorithm) != 2 or algorithm[1].raw != _ENC_NULL
+            ):
+                raise InvalidKeyError("RSA public key lacks the NULL parameter")
+        return pub
     except (_DerError, ValueError, UnsupportedAlgorithm) as e:
         raise InvalidKeyError("unable to parse the public key") from e
 
@@ -228,7 +239,13 @@ def verify_signature(key: PublicKey, method: str, signature: bytes, message: byt
 
 def _x509_public(key: PublicKey) -> PublicKeyTypes:
     """The public key of the first PEM block, parsed as a certificate (Go's verifiers)."""
-    block, _ = _pem_decode(key.public_bytes)
+    return _certificate_public_key(key.public_bytes)
+
+
+@functools.lru_cache(maxsize=1024)
+def _certificate_public_key(pem: bytes) -> PublicKeyTypes:
+    """:func:`_x509_public` of these PEM bytes (made once per process; a refusal is not kept)."""
+    block, _ = _pem_decode(pem)
     if block is None:
         raise InvalidKeyError("no PEM block")
     return _load_certificate(block.der).public_key()
@@ -270,7 +287,7 @@ def _verify_ecdsa(key: PublicKey, signature: bytes, message: bytes) -> bool:
     r = int.from_bytes(signature[:size], "big")
     s = int.from_bytes(signature[size:], "big")
     try:
-        pub.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
+        pub.verify(encode_dss_signature(r, s), message, _ECDSA_SHA256)
     except InvalidSignature:
         return False
     return True

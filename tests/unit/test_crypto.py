@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature as decode_dss
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.x509.oid import (
@@ -698,6 +699,37 @@ class TestSignatures:
         assert not crypto.verify_signature(
             PublicKey.from_bytes("rsa", stripped), "rsapss", pss, MESSAGE
         )
+
+    def test_a_key_is_parsed_once_and_a_refused_one_is_refused_every_time(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from offtrust.crypto import public
+
+        raw = ec.generate_private_key(ec.SECP256R1())
+        spki = raw.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        key = PublicKey.from_bytes("ecdsa", spki)
+        der = raw.sign(MESSAGE, ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss(der)
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        loads: list[bytes] = []
+        real = serialization.load_der_public_key
+
+        def counting(data: bytes, backend: object = None) -> object:
+            loads.append(data)
+            return real(data)
+
+        monkeypatch.setattr(public.serialization, "load_der_public_key", counting)
+        public._load_spki.cache_clear()
+        for _ in range(3):
+            assert crypto.verify_signature(key, "ecdsa", signature, MESSAGE)
+            assert not crypto.verify_signature(key, "ecdsa", signature, MESSAGE + b"x")
+        assert loads == [spki]
+        broken = PublicKey.from_bytes("ecdsa", spki[:-1])
+        for _ in range(2):
+            assert not crypto.verify_signature(broken, "ecdsa", signature, MESSAGE)
+        assert loads == [spki, spki[:-1], spki[:-1]]
 
 
 def encode_dss(raw: bytes) -> bytes:
