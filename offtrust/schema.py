@@ -31,7 +31,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -514,11 +513,27 @@ def _may_hold_private_key(error: Any) -> bool:
 
 
 def _schema_files() -> Iterator[Traversable]:
-    """The ``*.json`` files of the schemas folder, installed or in the checkout."""
+    """The ``*.json`` files of the schemas folder, installed or in the checkout.
+
+    The installed package is a plain directory, found without importing
+    ``importlib.resources`` (which costs every worker process several
+    milliseconds); only a package that is not one goes through it.
+    """
+    import importlib.util
+
     folder: Traversable
     try:
-        folder = resources.files("offtrust.schemas")
+        spec = importlib.util.find_spec("offtrust.schemas")
     except ModuleNotFoundError:
+        spec = None
+    places = list(spec.submodule_search_locations or ()) if spec is not None else []
+    if len(places) == 1 and Path(places[0]).is_dir():
+        folder = Path(places[0])
+    elif spec is not None:
+        from importlib import resources
+
+        folder = resources.files("offtrust.schemas")
+    else:
         # A source checkout without the package-dir mapping of an installed wheel.
         folder = Path(__file__).resolve().parent.parent / "schemas"
     for entry in folder.iterdir():

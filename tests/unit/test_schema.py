@@ -286,6 +286,19 @@ def test_jsonschema_is_imported_only_when_needed() -> None:
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
 
 
+
+def test_the_schemas_are_found_without_importlib_resources() -> None:
+    # Every worker process reads them: importing importlib.resources cost each
+    # several milliseconds. Without site hooks (which may import it themselves).
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys, pathlib; sys.path.insert(0, sys.argv[1]); import offtrust.schema as s; "
+        "wanted = sorted(p.stem for p in (pathlib.Path(sys.argv[1]) / 'schemas').glob('*.json')); "
+        "assert sorted(s._schemas()) == wanted, sorted(s._schemas()); "
+        "sys.exit('importlib.resources' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-I", "-S", "-c", code, str(root)]).returncode == 0
+
 # --- real notary output is accepted ----------------------------------------------
 
 
