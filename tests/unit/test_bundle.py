@@ -10,6 +10,8 @@ import tarfile
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from offtrust import bundle as bundle_module
 from offtrust.bundle import (
@@ -837,3 +839,24 @@ def test_read_refuses_two_files_at_one_member_name() -> None:
 def test_read_names_the_source() -> None:
     with pytest.raises(BundleError, match=r"^/media/usb/stage\.bundle: not a tar archive"):
         read_bundle(b"junk", source="/media/usb/stage.bundle")
+
+
+_HEADER_NAMES = st.one_of(
+    st.text(st.characters(min_codepoint=1, max_codepoint=127), max_size=130),
+    st.text(max_size=110),  # non-ASCII and NUL: tarfile's own path (ustar or pax)
+    st.sampled_from(["manifest.json", "guns/example.com%2Fapp/root.json", "a" * 100, "b" * 101]),
+)
+
+
+@settings(max_examples=2000, derandomize=True, database=None, deadline=None)
+@given(
+    name=_HEADER_NAMES,
+    size=st.one_of(st.integers(0, 4096), st.integers(0, 8**11 + 8), st.just(8**11 - 1)),
+)
+def test_member_headers_are_tarfiles_byte_for_byte(name: str, size: int) -> None:
+    """The template-made header of a short ASCII name is tarfile's; other names go to tarfile."""
+    made = bundle_module._short_header(name, size)
+    short = len(name) <= 100 and name.isascii() and "\0" not in name and size < 8**11
+    assert (made is not None) == short
+    if made is not None:
+        assert made == bundle_module._tarfile_header(name, size)
