@@ -282,7 +282,12 @@ class Dir:
 
     def refusal(self, name: str, expected: str) -> UnreadableInputError | None:
         """The error for *name* when it is there but not of kind *expected*, else None."""
-        st = self.lstat(name)
+        return self.refusal_of(name, self.lstat(name), expected)
+
+    def refusal_of(
+        self, name: str, st: os.stat_result | None, expected: str
+    ) -> UnreadableInputError | None:
+        """:meth:`refusal` of *name*, whose :meth:`lstat` is *st*."""
         if st is None:
             return None
         kind = kind_of(st.st_mode)
@@ -835,10 +840,11 @@ def current_generation(parent: Dir) -> str | None:
     Raises:
         UnreadableInputError: ``metadata`` is a link or not a directory.
     """
-    refused = parent.refusal(CURRENT, DIR)
+    st = parent.lstat(CURRENT)
+    refused = parent.refusal_of(CURRENT, st, DIR)
     if refused is not None:
         raise refused
-    if parent.lstat(CURRENT) is not None:
+    if st is not None:
         return CURRENT
     olds = _olds(parent)
     return olds[0] if olds else None
@@ -965,10 +971,11 @@ def _set_aside(parent: Dir) -> str | None:
         UnreadableInputError: ``metadata`` is a link or not a directory.
         StoreError: a rename failed; nothing that matters changed.
     """
-    refused = parent.refusal(CURRENT, DIR)
+    st = parent.lstat(CURRENT)
+    refused = parent.refusal_of(CURRENT, st, DIR)
     if refused is not None:
         raise refused
-    if parent.lstat(CURRENT) is None:
+    if st is None:
         return None
     # Next to "metadata", an .old+ is garbage (a switch killed after its
     # commit point); it must go before "metadata" becomes the only .old+.
@@ -1278,11 +1285,12 @@ def retire(parent: Dir) -> bool:
         UnreadableInputError: a link or special file is in it (nothing is changed).
         StoreError: it cannot be renamed.
     """
-    refused = parent.refusal(CURRENT, DIR)
+    st = parent.lstat(CURRENT)
+    refused = parent.refusal_of(CURRENT, st, DIR)
     if refused is not None:
         raise refused
     olds = _olds(parent)
-    current = [CURRENT] if parent.lstat(CURRENT) is not None else []
+    current = [CURRENT] if st is not None else []
     if not olds and not current:
         return False
     for name in [*olds, *current]:

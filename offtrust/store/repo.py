@@ -532,8 +532,11 @@ class RepoStore:
         Raises:
             UnreadableInputError: a link or special file is in the way.
         """
-        with self._generation(STAGED, gun) as staged, self._generation(TUF, gun) as published:
-            return staged is not None and self._retired(gun, published, staged)
+        with self._generation(STAGED, gun) as staged:
+            if staged is None:
+                return False
+            with self._generation(TUF, gun) as published:
+                return self._retired(gun, published, staged)
 
     def retire(self, gun: str) -> bool:
         """Drop the staged layer of *gun* when it is all published (one rename); True if it was.
