@@ -40,7 +40,7 @@ from offtrust.model.canonical import has_lone_surrogate
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["loads_fast", "parse_and_validate", "preload", "validate"]
+__all__ = ["loads_fast", "parse_and_validate", "preload", "validate", "warm_up"]
 
 # The ``$id`` of schemas/common.json; no request is ever made to it.
 _COMMON_URI = "https://offtrust.invalid/schemas/common.json"
@@ -181,6 +181,18 @@ def _is_valid(kind: str, document: object) -> bool:
     if fast is None or not isinstance(entries, dict):
         return bool(is_valid(document))
     return bool(is_valid(_replace(document, fast, {}))) and not _refused_file_metas(entries)
+
+
+def warm_up() -> None:
+    """Load the compiled checks of every kind, and the fast parser, now rather than on first use.
+
+    For a process about to fork worker processes: they then share what it
+    loaded instead of each loading it for its first document.
+    """
+    for kind in _schemas():
+        if kind not in _SHARED:
+            _compiled_check(kind)
+    _parse_fast(b"{}")
 
 
 @functools.cache

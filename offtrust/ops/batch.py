@@ -268,6 +268,9 @@ def _run_one_barrier(
         guns = [(gun_of(i) if gun_of is not None else _gun_of(i)).casefold() for i in ahead]
         count = workers.worker_count(len(ahead)) if len(set(guns)) == len(guns) else 0
         if count:
+            from offtrust.ops.verify import warm_up
+
+            warm_up()  # every action done ahead verifies metadata: load that once, here
             rehearsal = workers.Rehearsal(ahead, _rehearsed(action), count)
     with rehearsal if rehearsal is not None else contextlib.nullcontext():
         return _barrier_loop(items, action, gun_of, skip_nothing_to_do, on_outcome, rehearsal)

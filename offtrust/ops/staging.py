@@ -258,6 +258,10 @@ def build_bundle(
     entries = []
     packed: list[str] = []
     count = workers.worker_count(len(names)) if len(set(names)) == len(names) else 0
+    if count:
+        from offtrust.ops.verify import warm_up
+
+        warm_up()  # the workers share it instead of each loading it
     with workers.Rehearsal(names, pack, count) if count else contextlib.nullcontext() as ahead:
         for index, gun in enumerate(names):
             kind: str = "redo"

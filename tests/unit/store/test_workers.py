@@ -331,3 +331,59 @@ def test_answers_are_read_whatever_the_descriptor_numbers() -> None:
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize("command", ["stage", "edit"])
+def test_workers_load_nothing_for_their_gun_that_the_main_process_could(
+    tmp_path: Path, command: str
+) -> None:
+    """What verifying needs (the cryptography back-end, the compiled schema checks)
+    is loaded by the main process before it forks, not by every worker again."""
+    import subprocess
+    import sys
+    import textwrap
+
+    trust = copy_example(tmp_path / "trust")
+    edit = run(trust, 0, "target", "add", f"{APP}:v9", f"{TOOLS}:v9", "--digest", DIGEST,
+               "--size", "9")  # fmt: skip
+    assert edit.exit_code == 0, edit.output
+    log = tmp_path / "loaded"
+    code = textwrap.dedent(
+        """
+        import sys
+        from pathlib import Path
+        from offtrust.ops import staging
+        from offtrust.ops.context import Context
+        from offtrust.store import workers
+        from offtrust.store.layout import TrustDir
+
+        real = workers._message
+        log = sys.argv[2]
+
+        def message(index, item, work):
+            before = set(sys.modules)
+            out = real(index, item, work)
+            new = sorted(set(sys.modules) - before)
+            with open(log, "a") as f:
+                f.write(repr([m for m in new if m.split(".")[0] in ("offtrust", "cryptography",
+                                                                     "orjson")]) + "\\n")
+            return out
+
+        workers._message = message
+        if sys.argv[3] == "stage":
+            staging.build_bundle(Context(TrustDir(Path(sys.argv[1]))))
+        else:
+            from offtrust.cli import main
+            sys.argv = ["offtrust", "-d", sys.argv[1], *sys.argv[4:]]
+            try:
+                main()
+            except SystemExit as e:
+                assert not e.code, e.code
+        """
+    )
+    env = {**os.environ, **ENV, workers.WORKERS_VARIABLE: "2"}
+    args = ["target", "add", f"{APP}:v10", f"{TOOLS}:v10", "--digest", DIGEST, "--size", "9"]
+    subprocess.run(
+        [sys.executable, "-c", code, str(trust), str(log), command, *args], env=env, check=True
+    )
+    assert log.read_text().splitlines() == ["[]", "[]"]
