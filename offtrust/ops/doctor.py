@@ -39,7 +39,7 @@ from offtrust.model.keys import PublicKey
 from offtrust.model.metadata import ROOT, TARGETS, TIMESTAMP
 from offtrust.model.verify import EXPIRY, WARNING
 from offtrust.ops.context import Context
-from offtrust.ops.staging import deleted_guns, staged_guns
+from offtrust.ops.staging import pending_guns
 from offtrust.ops.verify import verify_gun
 
 UNUSED_KEY = "unused-key"
@@ -353,7 +353,7 @@ def _any_key_here(ctx: Context, keys: dict[str, PublicKey]) -> bool:
 
 def _staging_findings(ctx: Context) -> list[Finding]:
     out = []
-    for gun in sorted({*staged_guns(ctx), *deleted_guns(ctx)}):
+    for gun in pending_guns(ctx):
         what = "a deletion" if ctx.repos.deletion(gun) is not None else "edits"
         digest = ctx.repos.bundled(gun)
         if digest is None:

@@ -22,11 +22,22 @@ def staged_guns(ctx: Context) -> list[str]:
     return list(_staged_files_by_gun(ctx))
 
 
-def _staged_files_by_gun(ctx: Context) -> dict[str, dict[str, Any]]:
-    """:func:`staged_guns`, each with its ``staged_files`` (looked up once)."""
+def _staged_files_by_gun(
+    ctx: Context, guns: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """:func:`staged_guns` (of *guns*, default every staged one), each with its
+    ``staged_files`` (looked up once)."""
     repos = ctx.repos
-    found = {gun: repos.staged_files(gun) for gun in ctx.trust.staged_guns()}
+    names = ctx.trust.staged_guns() if guns is None else guns
+    found = {gun: repos.staged_files(gun) for gun in names}
     return {gun: files for gun, files in found.items() if files}
+
+
+def pending_guns(ctx: Context) -> list[str]:
+    """Every GUN with staged edits not yet published or a staged deletion, sorted
+    (one walk of the staged layer finds both)."""
+    staged, deleted = ctx.repos.staged_and_deleted_guns()
+    return sorted({*_staged_files_by_gun(ctx, staged), *deleted})
 
 
 def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
@@ -39,7 +50,7 @@ def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
     (``rebase`` replays them; ``rebase`` is False when they cannot be replayed).
     """
     out: list[dict[str, Any]] = []
-    names = guns if guns is not None else sorted({*staged_guns(ctx), *deleted_guns(ctx)})
+    names = guns if guns is not None else pending_guns(ctx)
     for gun in names:
         deletion = ctx.repos.deletion(gun)
         if deletion is not None:
@@ -74,11 +85,6 @@ def status(ctx: Context, guns: list[str] | None = None) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def deleted_guns(ctx: Context) -> list[str]:
-    """GUNs whose deletion on the server is staged (``repo delete``)."""
-    return ctx.repos.deleted_guns()
 
 
 def _deletion_row(gun: str, root_version: int | None) -> dict[str, Any]:
